@@ -1,0 +1,1 @@
+//! Kubernetes API machinery logic: selectors, patches, name validation, continue tokens.

@@ -1,0 +1,260 @@
+//! A Kubernetes-compatible API server over a kstress [`store::Store`].
+//!
+//! It follows the Kubernetes API conventions wherever a client can see
+//! them — paths, verbs, `Status` errors, resourceVersion semantics of get,
+//! list and watch, optimistic concurrency, pagination, bookmarks, 410 Gone,
+//! discovery, OpenAPI and Table output — so that kube-rs, client-go and
+//! kubectl work against it unchanged. Every other kstress component is a
+//! client of this server over HTTPS.
+
+mod api;
+mod convert;
+mod crd;
+mod discovery;
+mod error;
+mod metrics;
+mod namespaces;
+mod path;
+mod query;
+mod registry;
+mod server;
+mod strategy;
+mod table;
+mod tls;
+mod watch;
+mod watchcache;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch as signal;
+use tokio::task::JoinHandle;
+
+pub use error::ApiError;
+pub use server::{KUBERNETES_VERSION, Limits};
+pub use tls::{TlsError, TlsMaterial};
+pub use watch::WatchSettings;
+pub use watchcache::CacheOptions;
+
+/// How the server is set up.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Serving certificate; a fresh CA and certificate when absent.
+    pub tls: Option<TlsMaterial>,
+    /// The bearer token clients must present; random when absent.
+    pub token: Option<String>,
+    pub limits: Limits,
+    pub watch: WatchSettings,
+    pub cache: CacheOptions,
+    /// How often the store's history is compacted (upstream: 5 minutes);
+    /// each compaction keeps the history since the previous one.
+    pub compaction_interval: Option<Duration>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            token: None,
+            limits: Limits::default(),
+            watch: WatchSettings::default(),
+            cache: CacheOptions::default(),
+            compaction_interval: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot load the stored CustomResourceDefinitions: {0}")]
+    Crds(ApiError),
+    #[error("cannot create the system namespaces: {0}")]
+    Bootstrap(ApiError),
+}
+
+/// A running API server; [`Server::shutdown`] stops it.
+pub struct Server {
+    addr: SocketAddr,
+    tls: TlsMaterial,
+    token: String,
+    store: Arc<dyn Store>,
+    shutdown: signal::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds, starts serving and returns once the server accepts requests.
+    pub async fn start(store: Arc<dyn Store>, config: ServerConfig) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let tls = match config.tls {
+            Some(material) => material,
+            None => TlsMaterial::generate(&[addr.ip()])?,
+        };
+        let rustls_config = tls.server_config()?;
+        let token = config.token.unwrap_or_else(random_token);
+        let registry = Arc::new(registry::Registry::new());
+        let api = Arc::new(api::Api::new(store.clone(), registry, config.cache));
+        crd::load_all(&api).await.map_err(ServerError::Crds)?;
+        bootstrap_namespaces(&api).await.map_err(ServerError::Bootstrap)?;
+        let shared = Arc::new(server::Shared::new(
+            api.clone(),
+            token.clone(),
+            config.limits,
+            config.watch,
+            addr.to_string(),
+        ));
+        let (shutdown, shutdown_rx) = signal::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(server::serve(listener, rustls_config, shared, shutdown_rx.clone())),
+            tokio::spawn(stop_on(shutdown_rx.clone(), namespaces::run(Arc::downgrade(&api)))),
+        ];
+        if let Some(interval) = config.compaction_interval {
+            tasks.push(tokio::spawn(stop_on(
+                shutdown_rx,
+                compact_periodically(store.clone(), interval),
+            )));
+        }
+        drop(api);
+        Ok(Server {
+            addr,
+            tls,
+            token,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.tls.ca_pem
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The store behind the server (tests compact it to provoke 410s).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A kubeconfig for this server: its CA, URL and token.
+    pub fn kubeconfig(&self) -> String {
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.tls.ca_pem.as_bytes());
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: kstress
+  cluster:
+    server: {url}
+    certificate-authority-data: {ca}
+users:
+- name: kstress-admin
+  user:
+    token: {token}
+contexts:
+- name: kstress
+  context:
+    cluster: kstress
+    user: kstress-admin
+current-context: kstress
+",
+            url = self.url(),
+            token = self.token,
+        )
+    }
+
+    /// Stops accepting, closes connections and background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+async fn stop_on(mut shutdown: signal::Receiver<bool>, task: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        _ = task => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+/// Compacts the store every interval to the revision seen one interval
+/// earlier, as kube-apiserver does on etcd.
+async fn compact_periodically(store: Arc<dyn Store>, interval: Duration) {
+    let mut previous = None;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Some(revision) = previous
+            && let Err(err) = store.compact(revision).await
+        {
+            tracing::warn!(%err, revision, "compaction failed");
+        }
+        previous = store.current_revision().await.ok();
+    }
+}
+
+/// The namespaces every cluster has; nodes keep their leases in
+/// `kube-node-lease`.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+async fn bootstrap_namespaces(api: &api::Api) -> Result<(), ApiError> {
+    let Some(def) = api.registry.snapshot().get("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    for name in SYSTEM_NAMESPACES {
+        let namespace = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+        });
+        match api.create(&def, None, namespace, false).await {
+            Ok(_) => {}
+            Err(err) if err.reason == "AlreadyExists" => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+fn random_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

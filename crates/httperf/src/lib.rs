@@ -1,0 +1,1 @@
+//! HTTP/2 + TLS block-transfer throughput server and client.

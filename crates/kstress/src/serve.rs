@@ -1,0 +1,91 @@
+//! `kstress serve`: the embedded API server in the foreground.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use apiserver::{Server, ServerConfig, TlsMaterial};
+use clap::Args;
+use store::{MemoryStore, MemoryStoreOptions};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to serve HTTPS on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+
+    /// Where to write a kubeconfig for this server (CA, URL and token).
+    #[arg(long, default_value = "kstress.kubeconfig")]
+    kubeconfig_out: PathBuf,
+
+    /// Bearer token clients must present (random by default).
+    #[arg(long, env = "KSTRESS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// Serving certificate (PEM); a fresh CA and certificate by default.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<String>,
+
+    /// Private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsMaterial::from_files(cert, key)?),
+        _ => None,
+    };
+    let store = Arc::new(MemoryStore::new(MemoryStoreOptions::default()));
+    let config = ServerConfig {
+        listen: args.listen,
+        tls,
+        token: args.token,
+        ..ServerConfig::default()
+    };
+    let server = Server::start(store, config)
+        .await
+        .context("cannot start the API server")?;
+    write_private(&args.kubeconfig_out, &server.kubeconfig()).with_context(|| {
+        format!(
+            "cannot write the kubeconfig to {}",
+            args.kubeconfig_out.display()
+        )
+    })?;
+    println!("kstress API server listening on {}", server.url());
+    println!("kubeconfig written to {}", args.kubeconfig_out.display());
+    println!(
+        "try: kubectl --kubeconfig {} get namespaces",
+        args.kubeconfig_out.display()
+    );
+    println!("stop with Ctrl-C");
+    wait_for_signal().await?;
+    eprintln!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Writes a file readable by its owner only: a kubeconfig holds a token.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// Returns on Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Latency histograms, summaries, SLO checks, Prometheus export and reports.
