@@ -518,7 +518,6 @@ impl Api {
         &self,
         def: &ResourceDef,
         key: &str,
-        scope: WriteScope,
         mut change: impl FnMut(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Written, ApiError> {
         let mut last_err = ApiError::internal("update did not converge");
@@ -530,7 +529,7 @@ impl Api {
             let old = self.decode_at(def, &current)?;
             let mut obj = old.value.clone();
             change(&mut obj)?;
-            match self.write_update(def, key, obj, &old, scope, false).await {
+            match self.write_update(def, key, obj, &old, WriteScope::Internal, false).await {
                 Err(err) if err.reason == "Conflict" => last_err = err,
                 other => return other,
             }
@@ -610,7 +609,7 @@ impl Api {
             };
         }
         let written = self
-            .update_with(def, &key, WriteScope::Main, |obj| {
+            .update_with(def, &key, |obj| {
                 mark_deleting(def, obj, grace, &finalizers);
                 Ok(())
             })

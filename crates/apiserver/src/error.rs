@@ -80,14 +80,6 @@ impl Subject {
             format!("{}.{} {:?}", self.resource, self.group, self.name)
         }
     }
-
-    fn qualified_resource(&self) -> String {
-        if self.group.is_empty() {
-            self.resource.clone()
-        } else {
-            format!("{}.{}", self.resource, self.group)
-        }
-    }
 }
 
 /// A failed API request.
@@ -328,9 +320,4 @@ impl From<store::StoreError> for ApiError {
             other => ApiError::internal(other.to_string()),
         }
     }
-}
-
-/// The group-qualified resource name used in list-level messages.
-pub fn qualified_resource(group: &str, resource: &str) -> String {
-    Subject::new(group, resource, "").qualified_resource()
 }

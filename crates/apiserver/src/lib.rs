@@ -15,6 +15,7 @@ mod error;
 mod metrics;
 mod namespaces;
 mod path;
+mod protobuf;
 mod query;
 mod registry;
 mod server;

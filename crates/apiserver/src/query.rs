@@ -43,7 +43,6 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
     pub resource_version: Option<String>,
     pub resource_version_match: Option<String>,
-    pub watch: bool,
     pub allow_bookmarks: bool,
     pub send_initial_events: Option<bool>,
     pub timeout: Option<Duration>,
@@ -101,7 +100,6 @@ impl ListOptions {
                 .get("resourceVersionMatch")
                 .filter(|s| !s.is_empty())
                 .cloned(),
-            watch: flag("watch")?.unwrap_or(false),
             allow_bookmarks: flag("allowWatchBookmarks")?.unwrap_or(false),
             send_initial_events: flag("sendInitialEvents")?,
             timeout,

@@ -3,7 +3,6 @@
 //! the REST layer.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -533,7 +532,11 @@ async fn execute(
                 }
                 (Some(_), _) => Err(ApiError::method_not_supported(&def.plural, "create")),
                 (None, _) => {
-                    let obj = parse_json(&body)?;
+                    let obj = if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+                        crate::protobuf::decode(&def, &body)?
+                    } else {
+                        parse_json(&body)?
+                    };
                     let object = api.create(&def, ns, obj, dry_run).await?;
                     Ok(render_one(&object, 201))
                 }
@@ -668,7 +671,7 @@ async fn update_scale(
     };
     let key = def.key(ns, name);
     let spec_pointer = pointer_of(&spec.spec_replicas_path);
-    api.update_with(def, &key, WriteScope::Main, |obj| {
+    api.update_with(def, &key, |obj| {
         let mut scale = scale_view(def, obj);
         let current_rv = scale.pointer("/metadata/resourceVersion").cloned();
         change(&mut scale)?;
@@ -726,7 +729,8 @@ async fn bind_pod(api: &Api, def: &ResourceDef, ns: Option<&str>, name: &str, bi
         .to_string();
     let key = def.key(ns, name);
     let subject = crate::error::Subject::new(&def.group, "pods/binding", name);
-    api.update_with(def, &key, WriteScope::Main, |pod| {
+    let now = crate::strategy::now_rfc3339();
+    api.update_with(def, &key, |pod| {
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::conflict_with(subject.clone(), format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
@@ -737,11 +741,6 @@ async fn bind_pod(api: &Api, def: &ResourceDef, ns: Option<&str>, name: &str, bi
             ));
         }
         pod["spec"]["nodeName"] = node.clone().into();
-        Ok(())
-    })
-    .await?;
-    let now = crate::strategy::now_rfc3339();
-    api.update_with(def, &key, WriteScope::Status, |pod| {
         let conditions = pod["status"]
             .as_object_mut()
             .map(|s| s.entry("conditions").or_insert_with(|| json!([])));

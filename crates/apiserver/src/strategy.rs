@@ -19,6 +19,9 @@ pub enum WriteScope {
     Main,
     /// The status subresource: only status.
     Status,
+    /// The server's own change of a stored object (deletion marks, bindings,
+    /// scale): nothing is carried over or reset.
+    Internal,
 }
 
 pub fn now_rfc3339() -> String {
@@ -140,6 +143,10 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
     // events.k8s.io/v1 was converted before this point).
     new["apiVersion"] = old.get("apiVersion").cloned().unwrap_or_else(|| def.api_version().into());
     new["kind"] = def.kind.clone().into();
+    if scope == WriteScope::Internal {
+        bump_generation(def, new, old);
+        return;
+    }
     if scope == WriteScope::Status {
         // A status write changes status only (and nothing of metadata but
         // what upstream lets through: none of the identity fields).
@@ -194,6 +201,10 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
         }
         _ => {}
     }
+    bump_generation(def, new, old);
+}
+
+fn bump_generation(def: &ResourceDef, new: &mut Value, old: &Value) {
     if tracks_generation(def) && spec_changed(new, old) {
         let generation = old
             .pointer("/metadata/generation")

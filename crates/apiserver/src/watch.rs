@@ -188,7 +188,10 @@ impl Writer {
         timeout: Duration,
         bookmark_interval: Duration,
     ) {
-        let Ok(filter) = Filter::new(&self.def, &self.opts) else {
+        let def = self.def.clone();
+        let opts = std::mem::take(&mut self.opts);
+        let allow_bookmarks = opts.allow_bookmarks;
+        let Ok(filter) = Filter::new(&def, &opts) else {
             return;
         };
         let deadline = tokio::time::sleep(timeout);
@@ -225,7 +228,7 @@ impl Writer {
                     }
                     None => return,
                 },
-                _ = bookmarks.tick(), if self.opts.allow_bookmarks => {
+                _ = bookmarks.tick(), if allow_bookmarks => {
                     if !self.send_bookmark(false).await {
                         return;
                     }
