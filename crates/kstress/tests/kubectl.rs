@@ -1,0 +1,218 @@
+//! The real kubectl against `kstress serve`, with nothing but the
+//! kubeconfig the server writes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `kstress serve` child process, killed on drop, and its kubeconfig.
+struct Serve {
+    _child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Serve {
+    async fn start() -> Serve {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kstress"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kstress serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.expect("read serve output") {
+                if line.contains("listening on https://") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "kstress serve did not report that it listens");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Serve { _child: child, dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs kubectl to completion; returns (success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = tokio::time::timeout(TIMEOUT, self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within {TIMEOUT:?}"))
+            .expect("kubectl (v1.32) must be installed");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Runs kubectl and insists that it succeeds.
+    async fn ok(&self, args: &[&str]) -> String {
+        let (success, stdout, stderr) = self.run(args).await;
+        assert!(success, "kubectl {args:?} failed:\n{stderr}\n{stdout}");
+        stdout
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut full = args.to_vec();
+        full.extend(["-o", "json"]);
+        let out = self.ok(&full).await;
+        serde_json::from_str(&out).unwrap_or_else(|err| panic!("kubectl {args:?}: not JSON ({err}): {out}"))
+    }
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write manifest");
+    path
+}
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, '3600']
+";
+
+#[tokio::test]
+async fn imperative_and_declarative_object_lifecycle() {
+    let serve = Serve::start().await;
+    serve.ok(&["create", "namespace", "demo"]).await;
+    serve
+        .ok(&["-n", "demo", "create", "configmap", "hello", "--from-literal=greeting=hi"])
+        .await;
+    let cm = serve.json(&["-n", "demo", "get", "configmap", "hello"]).await;
+    assert_eq!(cm["data"]["greeting"], "hi");
+
+    let manifest = write(serve.dir.path(), "pod.yaml", POD);
+    let applied = serve
+        .ok(&["-n", "demo", "apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .await;
+    assert!(applied.contains("pod/web created"), "{applied}");
+    let pods = serve.json(&["-n", "demo", "get", "pods"]).await;
+    assert_eq!(pods["items"][0]["metadata"]["name"], "web");
+    assert_eq!(pods["items"][0]["spec"]["containers"][0]["image"], "busybox");
+
+    let table = serve.ok(&["-n", "demo", "get", "pods"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{table}");
+    assert!(table.lines().nth(1).is_some_and(|row| row.starts_with("web ") && row.contains("0/1")), "{table}");
+
+    serve.ok(&["-n", "demo", "label", "pod", "web", "tier=front"]).await;
+    serve.ok(&["-n", "demo", "annotate", "pod", "web", "note=hello"]).await;
+    serve
+        .ok(&["-n", "demo", "patch", "pod", "web", "--type", "merge", "-p", r#"{"metadata":{"labels":{"patched":"yes"}}}"#])
+        .await;
+    let pod = serve.json(&["-n", "demo", "get", "pod", "web"]).await;
+    assert_eq!(pod["metadata"]["labels"]["tier"], "front");
+    assert_eq!(pod["metadata"]["labels"]["patched"], "yes");
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
+    assert_eq!(pod["metadata"]["annotations"]["note"], "hello");
+
+    let reapplied = serve
+        .ok(&["-n", "demo", "apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .await;
+    assert!(reapplied.contains("pod/web unchanged") || reapplied.contains("pod/web configured"), "{reapplied}");
+
+    serve.ok(&["-n", "demo", "delete", "pod", "web"]).await;
+    let (found, _, stderr) = serve.run(&["-n", "demo", "get", "pod", "web"]).await;
+    assert!(!found);
+    assert!(stderr.contains("NotFound") || stderr.contains("not found"), "{stderr}");
+}
+
+#[tokio::test]
+async fn watch_prints_the_first_event() {
+    let serve = Serve::start().await;
+    serve.ok(&["create", "namespace", "watched"]).await;
+    let mut watch = serve
+        .command(&["-n", "watched", "get", "configmaps", "--watch", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl get --watch starts");
+    let mut lines = BufReader::new(watch.stdout.take().expect("piped stdout")).lines();
+    // The watch starts from the list kubectl prints first; a create after it
+    // must arrive as an event.
+    serve.ok(&["-n", "watched", "create", "configmap", "first", "--from-literal=a=b"]).await;
+    let line = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("read watch output") {
+            if line.contains("first") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the watch event arrives within the timeout");
+    assert!(line.starts_with("ADDED"), "{line}");
+    watch.kill().await.expect("stop the watch");
+}
+
+#[tokio::test]
+async fn discovery_version_and_explain() {
+    let serve = Serve::start().await;
+    let resources = serve.ok(&["api-resources"]).await;
+    for expected in ["pods", "deployments", "customresourcedefinitions", "leases", "jobs"] {
+        assert!(
+            resources.lines().any(|l| l.split_whitespace().next() == Some(expected)),
+            "api-resources lacks {expected}:\n{resources}"
+        );
+    }
+    let version = serve.ok(&["version"]).await;
+    assert!(version.contains("Server Version: v1.33"), "{version}");
+    let explained = serve.ok(&["explain", "pods.spec.containers"]).await;
+    assert!(explained.contains("KIND:") && explained.contains("Pod"), "{explained}");
+    assert!(explained.contains("containers"), "{explained}");
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_removes_its_content() {
+    let serve = Serve::start().await;
+    serve.ok(&["create", "namespace", "doomed"]).await;
+    serve.ok(&["-n", "doomed", "create", "configmap", "c1", "--from-literal=a=b"]).await;
+    serve.ok(&["-n", "doomed", "create", "secret", "generic", "s1", "--from-literal=a=b"]).await;
+    // kubectl waits until the namespace is gone.
+    serve.ok(&["delete", "namespace", "doomed", "--timeout=50s"]).await;
+    let (found, _, stderr) = serve.run(&["get", "namespace", "doomed"]).await;
+    assert!(!found, "the namespace is gone");
+    assert!(stderr.contains("not found"), "{stderr}");
+    let configmaps = serve.json(&["get", "configmaps", "--all-namespaces"]).await;
+    let left: Vec<&Value> = configmaps["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|i| i["metadata"]["namespace"] == "doomed").collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "content of the deleted namespace remains: {left:?}");
+}
