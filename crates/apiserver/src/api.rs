@@ -483,7 +483,14 @@ impl Api {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
-        if deleting && no_finalizers && def.behavior != Behavior::Namespace {
+        // Graceful pod deletion leaves the object for its kubelet until the
+        // grace period is cut to 0; otherwise the last finalizer going away
+        // completes a pending deletion.
+        let grace_over = obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_none_or(|g| g == 0);
+        if deleting && no_finalizers && grace_over && def.behavior != Behavior::Namespace {
             return match self.store.delete(key, Some(old.revision)).await {
                 Ok(kv) => Ok(Written {
                     object: Arc::new(CachedObject::from_value(key.to_string(), kv.mod_revision, &mut obj)),

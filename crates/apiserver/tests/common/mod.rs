@@ -1,0 +1,106 @@
+//! Test harness: an embedded API server on loopback and kube-rs clients
+//! for it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiserver::{CacheOptions, Server, ServerConfig, WatchSettings};
+use kube::Client;
+use store::{MemoryStore, MemoryStoreOptions};
+
+/// Generous bound for anything a test waits for on a busy machine.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub server: Server,
+    pub client: Client,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(ServerConfig::default()).await
+    }
+
+    /// A server with short bookmark intervals and a small watch window, for
+    /// tests of watch edge cases.
+    pub async fn with_small_watch_cache() -> TestServer {
+        Self::with(ServerConfig {
+            watch: WatchSettings {
+                bookmark_interval: Duration::from_millis(300),
+                ..WatchSettings::default()
+            },
+            cache: CacheOptions {
+                window: 20,
+                ..CacheOptions::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    pub async fn with(config: ServerConfig) -> TestServer {
+        let store = Arc::new(MemoryStore::new(MemoryStoreOptions {
+            progress_interval: Duration::from_millis(200),
+            ..MemoryStoreOptions::default()
+        }));
+        let server = Server::start(store, config).await.expect("the API server starts");
+        let client = client_for(&server.kubeconfig()).await;
+        TestServer { server, client }
+    }
+
+    /// A client that trusts the server's CA but presents no token.
+    pub fn anonymous_client(&self) -> Client {
+        let mut config = kube::Config::new(self.server.url().parse().expect("server URL"));
+        let der: Vec<Vec<u8>> = rustls_pemfile::certs(&mut self.server.ca_pem().as_bytes())
+            .map(|c| c.expect("CA PEM").to_vec())
+            .collect();
+        config.root_cert = Some(der);
+        Client::try_from(config).expect("anonymous client")
+    }
+
+    /// Sends a raw request; returns the status code and the body as JSON
+    /// (or as a JSON string when it is not JSON).
+    pub async fn raw(&self, client: &Client, request: http::Request<Vec<u8>>) -> (u16, serde_json::Value) {
+        let request = request.map(kube::client::Body::from);
+        let response = client.send(request).await.expect("request sent");
+        let code = response.status().as_u16();
+        let bytes = response.into_body().collect_bytes().await.expect("response body");
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (code, value)
+    }
+}
+
+pub async fn client_for(kubeconfig: &str) -> Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("kubeconfig is complete");
+    Client::try_from(config).expect("client builds")
+}
+
+/// Retries `check` until it returns `Some`, failing after [`WAIT`] with
+/// `what` in the message.
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Status of a failed kube-rs call.
+pub fn status_of<T: std::fmt::Debug>(result: kube::Result<T>) -> Box<kube::core::Status> {
+    match result {
+        Err(kube::Error::Api(status)) => status,
+        other => panic!("expected a Kubernetes Status error, got {other:?}"),
+    }
+}
