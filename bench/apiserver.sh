@@ -26,12 +26,13 @@ for tool in nginx h2load curl openssl; do
 done
 
 cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --release -q -p kstress
 cargo build --release -q -p apiserver --example put_load
 
 kport=$((20000 + RANDOM % 10000))
 nport=$((kport + 1))
-target/release/kstress serve --listen "127.0.0.1:$kport" --kubeconfig-out "$work/kubeconfig" >"$work/serve.log" 2>&1 &
+"$target/release/kstress" serve --listen "127.0.0.1:$kport" --kubeconfig-out "$work/kubeconfig" >"$work/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
 grep -q listening "$work/serve.log" || { cat "$work/serve.log"; exit 1; }
@@ -81,4 +82,4 @@ kstress_rps=$(run_h2load -H "authorization: Bearer $token" "$api$path")
 echo "GET nginx (static file, 1 worker): $nginx_rps req/s"
 echo "GET kstress serve:                 $kstress_rps req/s"
 awk -v k="$kstress_rps" -v n="$nginx_rps" 'BEGIN { printf "GET ratio kstress/nginx:           %.0f%%\n", 100 * k / n }'
-target/release/examples/put_load "$api" "$token" "$work/ca.pem" bench 16 "$seconds" 10240
+"$target/release/examples/put_load" "$api" "$token" "$work/ca.pem" bench 16 "$seconds" 10240

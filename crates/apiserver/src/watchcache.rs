@@ -137,7 +137,10 @@ struct Watcher {
 
 #[derive(Default)]
 struct State {
+    /// Whether the window holds the replayed history, so watches can be
+    /// served: set once a batch reaches `ready_at`.
     ready: bool,
+    ready_at: Revision,
     revision: Revision,
     objects: BTreeMap<String, Arc<CachedObject>>,
     window: VecDeque<Arc<CachedEvent>>,
@@ -328,7 +331,9 @@ impl WatchCache {
 
     /// Replaces the cache's contents with a fresh list; every watcher is
     /// closed, since changes between the old and new state are unknown.
-    fn reset(&self, objects: Vec<CachedObject>, revision: Revision) {
+    /// Events up to `revision` that arrive afterwards (history replayed
+    /// from `oldest`) only fill the window.
+    fn reset(&self, objects: Vec<CachedObject>, revision: Revision, oldest: Revision) {
         let mut state = self.state.lock();
         state.close_all_watchers();
         state.objects = objects
@@ -336,9 +341,10 @@ impl WatchCache {
             .map(|o| (o.key.clone(), Arc::new(o)))
             .collect();
         state.window.clear();
-        state.oldest = revision;
+        state.oldest = oldest;
         state.revision = revision;
-        state.ready = true;
+        state.ready_at = revision;
+        state.ready = oldest >= revision;
         drop(state);
         self.revision_tx.send_replace(revision);
     }
@@ -347,6 +353,10 @@ impl WatchCache {
         let mut state = self.state.lock();
         let quiet = events.is_empty();
         for event in events {
+            if event.revision() <= state.revision {
+                self.remember(&mut state, &event);
+                continue;
+            }
             let object = match CachedObject::decode(&event.kv) {
                 Ok(o) => Arc::new(o),
                 Err(err) => {
@@ -367,15 +377,13 @@ impl WatchCache {
                 object,
                 prev,
             });
-            state.window.push_back(cached.clone());
-            while state.window.len() > self.options.window {
-                if let Some(old) = state.window.pop_front() {
-                    state.oldest = old.revision();
-                }
-            }
+            self.push_window(&mut state, cached.clone());
             self.dispatch(&mut state, &cached);
         }
         state.revision = state.revision.max(revision);
+        if state.revision >= state.ready_at {
+            state.ready = true;
+        }
         if quiet {
             let progress = state.revision;
             let mut closed = Vec::new();
@@ -391,6 +399,33 @@ impl WatchCache {
         let revision = state.revision;
         drop(state);
         self.revision_tx.send_replace(revision);
+    }
+
+    fn push_window(&self, state: &mut State, event: Arc<CachedEvent>) {
+        state.window.push_back(event);
+        while state.window.len() > self.options.window {
+            if let Some(old) = state.window.pop_front() {
+                state.oldest = old.revision();
+            }
+        }
+    }
+
+    /// Adds a replayed historical event (already reflected in the objects)
+    /// to the window only.
+    fn remember(&self, state: &mut State, event: &store::Event) {
+        let decoded = CachedObject::decode(&event.kv);
+        let prev = event.prev.as_ref().map(CachedObject::decode).transpose();
+        match (decoded, prev) {
+            (Ok(object), Ok(prev)) => {
+                let cached = Arc::new(CachedEvent {
+                    kind: event.kind,
+                    object: Arc::new(object),
+                    prev: prev.map(Arc::new),
+                });
+                self.push_window(state, cached);
+            }
+            _ => tracing::error!(key = %event.kv.key, "skipping undecodable history"),
+        }
     }
 
     fn dispatch(&self, state: &mut State, event: &Arc<CachedEvent>) {
@@ -449,6 +484,10 @@ async fn sync_loop(cache: std::sync::Weak<WatchCache>, store: Arc<dyn Store>) {
 }
 
 /// One list-and-watch cycle; `Ok` only when the cache was dropped.
+///
+/// The store watch starts as far back as the store's history (bounded by
+/// the window) reaches, so that a client resuming from a revision written
+/// before this cache started is still served from the window.
 async fn sync_once(
     cache: &std::sync::Weak<WatchCache>,
     store: &dyn Store,
@@ -465,9 +504,22 @@ async fn sync_once(
         .iter()
         .filter_map(|kv| CachedObject::decode(kv).ok())
         .collect();
-    let mut stream = store.watch(prefix, listed.revision).await?;
+    // Revision 0 asks a store watch for "from now on", so history starts at
+    // revision 1 at the earliest.
+    let history_from = (store.compacted_revision().await? - 1).max(1);
+    let (mut stream, oldest) = if history_from >= listed.revision {
+        (store.watch(prefix, listed.revision).await?, listed.revision)
+    } else {
+        match store.watch(prefix, history_from).await {
+            Ok(stream) => (stream, history_from),
+            Err(StoreError::Compacted { .. }) => {
+                (store.watch(prefix, listed.revision).await?, listed.revision)
+            }
+            Err(err) => return Err(err),
+        }
+    };
     match cache.upgrade() {
-        Some(c) => c.reset(objects, listed.revision),
+        Some(c) => c.reset(objects, listed.revision, oldest),
         None => return Ok(()),
     }
     while let Some(batch) = stream.next().await {

@@ -56,6 +56,7 @@ impl TestServer {
             .map(|c| c.expect("CA PEM").to_vec())
             .collect();
         config.root_cert = Some(der);
+        config.default_retry = false;
         Client::try_from(config).expect("anonymous client")
     }
 
@@ -74,9 +75,12 @@ impl TestServer {
 
 pub async fn client_for(kubeconfig: &str) -> Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .expect("kubeconfig is complete");
+    // Tests look at each answer of the server, so kube-rs must not retry
+    // 429, 503 and 504 on its own.
+    config.default_retry = false;
     Client::try_from(config).expect("client builds")
 }
 
