@@ -46,6 +46,9 @@ curl_api -X POST "$api/api/v1/namespaces" -d '{"apiVersion":"v1","kind":"Namespa
 curl_api -X POST "$api/api/v1/namespaces/bench/pods" \
   -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"${payload:0:9800}\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
 mkdir -p "$work/html/api/v1/namespaces/bench/pods"
+# nginx's worker runs unprivileged: it must be able to read the files.
+chmod 755 "$work"
+chmod -R a+rX "$work/html"
 curl_api "$api/api/v1/namespaces/bench/pods/pod-10k" >"$work/html/api/v1/namespaces/bench/pods/pod-10k"
 size=$(stat -c %s "$work/html/api/v1/namespaces/bench/pods/pod-10k")
 
@@ -60,9 +63,11 @@ events { worker_connections 1024; }
 http {
   access_log off;
   default_type application/json;
+  # One connection carries the whole run (nginx closes it after 1000
+  # requests by default).
+  keepalive_requests 1000000000;
   server {
-    listen 127.0.0.1:$nport ssl;
-    http2 on;
+    listen 127.0.0.1:$nport ssl http2;
     http2_max_concurrent_streams 1000;
     ssl_certificate $work/nginx.crt;
     ssl_certificate_key $work/nginx.key;
@@ -74,7 +79,18 @@ nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
 for _ in $(seq 50); do curl -sk "https://127.0.0.1:$nport/api/v1/namespaces/bench/pods/pod-10k" >/dev/null 2>&1 && break; sleep 0.1; done
 
-run_h2load() { h2load -c1 -m16 -t1 -D "$seconds" --warm-up-time=2 "$@" 2>&1 | awk '/^finished in/ {print $4}' | tr -d ','; }
+# Prints requests/s; fails unless every request succeeded, since a ratio of
+# failures is meaningless.
+run_h2load() {
+  local out
+  out=$(h2load -c1 -m16 -t1 -D "$seconds" --warm-up-time=2 "$@" 2>&1)
+  if ! grep -q " 0 failed, 0 errored" <<<"$out"; then
+    echo "h2load saw failures:" >&2
+    grep -E "^requests:|^status codes:" <<<"$out" >&2
+    exit 1
+  fi
+  awk '/^finished in/ {print $4}' <<<"$out" | tr -d ','
+}
 path=/api/v1/namespaces/bench/pods/pod-10k
 echo "object: $size bytes; h2load -c1 -m16 -t1 -D $seconds; machine: $(nproc) cores, $(date -u +%F)"
 nginx_rps=$(run_h2load "https://127.0.0.1:$nport$path")

@@ -23,9 +23,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 
 type Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 5 {
         return Err("usage: put_load URL TOKEN CA_FILE NAMESPACE [STREAMS] [SECONDS] [OBJECT_BYTES]".into());
@@ -111,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn connect(authority: &str, ca_file: &str) -> Result<Sender, Box<dyn std::error::Error>> {
+async fn connect(authority: &str, ca_file: &str) -> Result<Sender, BoxError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut std::fs::read(ca_file)?.as_slice()) {
         roots.add(cert?)?;
@@ -144,7 +145,7 @@ async fn send(
     path: &str,
     auth: &str,
     body: Bytes,
-) -> Result<(u16, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(u16, Bytes), BoxError> {
     let request = Request::builder()
         .method(method)
         .uri(path)

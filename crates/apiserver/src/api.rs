@@ -112,7 +112,7 @@ impl Api {
                     ApiError::bad_request(format!("invalid continue token: {err}"))
                 })?;
                 let start_after = format!("{prefix}{}", token.start);
-                self.list_from_store(&prefix, Some(start_after), token.rv, opts.limit, &filter)
+                self.list_from_store(&prefix, Some(start_after), token.read_revision().unwrap_or(0), opts.limit, &filter)
                     .await
                     .map_err(|err| match err.reason {
                         "Gone" => ApiError::expired(format!(
@@ -318,6 +318,7 @@ impl Api {
             match self.store.create(&key, bytes).await {
                 Ok(kv) => {
                     let object = Arc::new(CachedObject::from_value(key, kv.mod_revision, &mut obj));
+                    self.cache(def).written(&object);
                     if def.behavior == Behavior::CustomResourceDefinition {
                         crd::register(&self.registry, &object.value);
                     }
@@ -467,11 +468,7 @@ impl Api {
             crd::prepare(&mut obj);
         }
         strategy::validate(def, &obj)?;
-        let mut old_value = old.value.clone();
-        if let Some(meta) = old_value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-        }
-        if obj == old_value || dry_run {
+        if dry_run || unchanged(&mut obj, old) {
             let mut value = if dry_run { obj } else { old.value.clone() };
             return Ok(Written {
                 object: Arc::new(CachedObject::from_value(key.to_string(), old.revision, &mut value)),
@@ -505,6 +502,7 @@ impl Api {
         match self.store.update(key, bytes, old.revision).await {
             Ok(kv) => {
                 let object = Arc::new(CachedObject::from_value(key.to_string(), kv.mod_revision, &mut obj));
+                self.cache(def).written(&object);
                 if def.behavior == Behavior::CustomResourceDefinition {
                     crd::register(&self.registry, &object.value);
                 }
@@ -692,6 +690,20 @@ impl Api {
     }
 }
 
+/// Whether an update changes nothing but the resourceVersion (then it is
+/// not written, as upstream skips no-op updates). Compares in place rather
+/// than cloning the old object.
+fn unchanged(obj: &mut Value, old: &CachedObject) -> bool {
+    let old_rv = old.value.pointer("/metadata/resourceVersion").cloned();
+    let meta = strategy::metadata_mut(obj);
+    if let Some(rv) = &old_rv {
+        meta.insert("resourceVersion".into(), rv.clone());
+    }
+    let same = *obj == old.value;
+    strategy::metadata_mut(obj).remove("resourceVersion");
+    same
+}
+
 /// Sets the deletion marks on an object whose removal must wait.
 fn mark_deleting(def: &ResourceDef, obj: &mut Value, grace: i64, finalizers: &[String]) {
     let now = jiff::Timestamp::now();
@@ -796,13 +808,19 @@ fn encode_for_storage(obj: &Value) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(bytes))
 }
 
+/// Maps a patch failure to the status upstream answers with.
 fn patch_error(def: &ResourceDef, name: &str, err: apimachinery::patch::PatchError) -> ApiError {
-    if err.is_malformed() {
-        ApiError::bad_request(err.to_string())
-    } else {
-        let mut e = ApiError::invalid(&def.kind, Subject::new(&def.group, &def.plural, name), Vec::new());
-        e.message = err.to_string();
-        e
+    let message = err.to_string();
+    match err.status_code() {
+        400 => ApiError::bad_request(message),
+        413 => ApiError::too_large(message),
+        415 => ApiError::unsupported_media_type(&message),
+        422 => {
+            let mut e = ApiError::invalid(&def.kind, Subject::new(&def.group, &def.plural, name), Vec::new());
+            e.message = message;
+            e
+        }
+        _ => ApiError::internal(message),
     }
 }
 

@@ -52,13 +52,13 @@ impl ListOptions {
     pub fn from_query(q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
         let label_selector = match q.get("labelSelector").filter(|s| !s.is_empty()) {
             Some(s) => Some(LabelSelector::parse(s).map_err(|err| {
-                ApiError::bad_request(format!("unable to parse requirement: {err}"))
+                ApiError::bad_request(err.to_string())
             })?),
             None => None,
         };
         let field_selector = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(s) => Some(FieldSelector::parse(s).map_err(|err| {
-                ApiError::bad_request(format!("invalid field selector: {err}"))
+                ApiError::bad_request(err.to_string())
             })?),
             None => None,
         };

@@ -569,7 +569,8 @@ async fn execute(
             }
             let written = match sub {
                 Some("scale") => update_scale(api, &def, ns, &name, |scale| {
-                    *scale = apimachinery::patch::apply(patch_type, scale, &body, None)
+                    let meta = apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
+                    *scale = apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
                         .map_err(|err| ApiError::bad_request(err.to_string()))?;
                     Ok(())
                 })

@@ -269,7 +269,7 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
 fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
     match def.behavior {
         Behavior::Namespace => validation::is_dns1123_label(name),
-        Behavior::Service => dns1035_label_errors(name),
+        Behavior::Service => validation::is_dns1035_label(name),
         Behavior::CustomResourceDefinition | Behavior::CustomResource | Behavior::Event
         | Behavior::EventV1 => validation::is_path_segment_name(name)
             .into_iter()
@@ -281,15 +281,6 @@ fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
             .collect(),
         _ => validation::is_dns1123_subdomain(name),
     }
-}
-
-/// Service names must also be valid DNS-1035 labels (start with a letter).
-fn dns1035_label_errors(name: &str) -> Vec<String> {
-    let mut errors = validation::is_dns1123_label(name);
-    if errors.is_empty() && !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        errors.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string());
-    }
-    errors
 }
 
 fn validate_labels(obj: &Value, errors: &mut Vec<FieldError>) {

@@ -143,6 +143,9 @@ struct State {
     ready_at: Revision,
     revision: Revision,
     objects: BTreeMap<String, Arc<CachedObject>>,
+    /// Objects this server just wrote whose events have not arrived yet:
+    /// reads and the event itself reuse them instead of decoding again.
+    written: HashMap<String, Arc<CachedObject>>,
     window: VecDeque<Arc<CachedEvent>>,
     /// Watches from any revision >= this are served from the window.
     oldest: Revision,
@@ -236,7 +239,21 @@ impl WatchCache {
             .objects
             .get(key)
             .filter(|o| o.revision == revision)
+            .or_else(|| state.written.get(key).filter(|o| o.revision == revision))
             .cloned()
+    }
+
+    /// Hands over an object this server has just stored, so that the
+    /// coming read of it and its watch event need not decode it again.
+    pub fn written(&self, object: &Arc<CachedObject>) {
+        let mut state = self.state.lock();
+        let newer = state
+            .objects
+            .get(&object.key)
+            .is_none_or(|o| o.revision < object.revision);
+        if newer && object.revision > state.revision {
+            state.written.insert(object.key.clone(), object.clone());
+        }
     }
 
     /// Every cached object under a key prefix, in key order, and the
@@ -341,6 +358,7 @@ impl WatchCache {
             .map(|o| (o.key.clone(), Arc::new(o)))
             .collect();
         state.window.clear();
+        state.written.clear();
         state.oldest = oldest;
         state.revision = revision;
         state.ready_at = revision;
@@ -357,12 +375,19 @@ impl WatchCache {
                 self.remember(&mut state, &event);
                 continue;
             }
-            let object = match CachedObject::decode(&event.kv) {
-                Ok(o) => Arc::new(o),
-                Err(err) => {
-                    tracing::error!(key = %event.kv.key, %err, "skipping undecodable object");
-                    continue;
-                }
+            let known = state
+                .written
+                .remove(&event.kv.key)
+                .filter(|o| o.revision == event.revision() && event.kind != EventKind::Deleted);
+            let object = match known {
+                Some(object) => object,
+                None => match CachedObject::decode(&event.kv) {
+                    Ok(o) => Arc::new(o),
+                    Err(err) => {
+                        tracing::error!(key = %event.kv.key, %err, "skipping undecodable object");
+                        continue;
+                    }
+                },
             };
             let prev = match event.kind {
                 EventKind::Created => None,

@@ -189,6 +189,8 @@ pub trait Store: Send + Sync + 'static {
     /// `after` (0: from now on). After a compaction at revision C the
     /// changes from C on are still kept, so this fails with `Compacted` only
     /// when `after < C - 1`, as an etcd watch starting at `after + 1` does.
+    /// A watch from a revision not written yet waits for the changes after
+    /// it, as etcd's does.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
 
     /// The revision of the last write.

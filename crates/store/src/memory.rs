@@ -1,6 +1,14 @@
 //! The in-memory backend: an ordered map of per-key version histories, an
 //! event log for watch replay, and live watchers fed inside each write.
 //!
+//! One `parking_lot` read-write lock guards the whole state. Reads take it
+//! shared and copy out only the key and a reference-counted value, so `get` is
+//! cheap enough for the API server's hot path; writes take it exclusively for
+//! an `O(log n)` map update plus one non-blocking send per interested watcher.
+//! Feeding watchers inside the write's critical section is what makes a watch
+//! exact: a watch registers and replays under the same lock, so it can neither
+//! miss nor repeat a change.
+//!
 //! History is kept until compaction, like etcd's. Because memory is not
 //! disk, the backend also compacts by itself once the log holds more than
 //! `history_limit` events, so a write-heavy run cannot grow without bound;
@@ -8,14 +16,19 @@
 //! exactly as after an etcd compaction.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Bound;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::RwLock;
+use futures::Stream;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 
 use crate::{
     Event, EventKind, KeyValue, ListRequest, ListResponse, Result, Revision, Store, StoreError,
@@ -25,11 +38,15 @@ use crate::{
 /// Tuning of a [`MemoryStore`].
 #[derive(Debug, Clone)]
 pub struct MemoryStoreOptions {
-    /// How often idle watchers get a progress notification.
+    /// How often every watcher gets a progress notification (clamped to at
+    /// least 1 ms).
     pub progress_interval: Duration,
-    /// Batches buffered per watcher before it is closed as too slow.
+    /// Batches buffered per watcher before it is closed as too slow. Writers
+    /// never wait for a watcher, so this bounds the memory a stalled client
+    /// can pin.
     pub watch_buffer: usize,
-    /// Events of history kept before the store compacts by itself.
+    /// Events of history kept before the store compacts by itself (at least
+    /// one).
     pub history_limit: usize,
 }
 
@@ -43,7 +60,8 @@ impl Default for MemoryStoreOptions {
     }
 }
 
-/// The in-memory [`Store`]. Cloning shares the same store.
+/// The in-memory [`Store`]. Cloning shares the same store; the last clone
+/// dropped ends every watch and stops the progress notifier.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -52,10 +70,20 @@ pub struct MemoryStore {
 struct Inner {
     state: RwLock<State>,
     options: MemoryStoreOptions,
-    progress_started: AtomicBool,
+    /// The progress notifier, spawned by the first watch on the runtime that
+    /// made it (and again if that runtime has gone away since).
+    progress: Mutex<Option<JoinHandle<()>>>,
 }
 
-#[derive(Debug, Clone)]
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.progress.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+/// One write of one key, as kept in its history.
 struct Version {
     revision: Revision,
     create_revision: Revision,
@@ -63,229 +91,119 @@ struct Version {
     value: Option<Bytes>,
 }
 
-struct Watcher {
-    prefix: String,
-    tx: mpsc::Sender<Result<WatchBatch>>,
-    overflowed: Arc<AtomicBool>,
+impl Version {
+    fn to_kv(&self, key: &str) -> Option<KeyValue> {
+        self.value.as_ref().map(|value| KeyValue {
+            key: key.to_owned(),
+            value: value.clone(),
+            create_revision: self.create_revision,
+            mod_revision: self.revision,
+        })
+    }
 }
 
-#[derive(Default)]
+/// The version of a key that a read at `revision` sees, if the key existed
+/// then.
+fn visible_at(versions: &[Version], revision: Revision) -> Option<&Version> {
+    let newer = versions.partition_point(|v| v.revision <= revision);
+    versions
+        .get(newer.checked_sub(1)?)
+        .filter(|v| v.value.is_some())
+}
+
+struct Watcher {
+    id: u64,
+    prefix: String,
+    /// Changes at or before this revision were not asked for; it is ahead of
+    /// the store only for a watch from a revision not yet written.
+    after: Revision,
+    tx: mpsc::Sender<Result<WatchBatch>>,
+}
+
+impl Watcher {
+    /// Queues a batch without waiting. Returns false when the watcher must be
+    /// dropped: its stream is gone, or it fell behind, in which case the slot
+    /// the channel keeps in reserve carries the overflow error.
+    fn send(&self, batch: WatchBatch) -> bool {
+        if self.tx.capacity() <= 1 {
+            let _ = self.tx.try_send(Err(StoreError::WatcherOverflow));
+            return false;
+        }
+        self.tx.try_send(Ok(batch)).is_ok()
+    }
+}
+
 struct State {
     revision: Revision,
     compacted: Revision,
     keys: BTreeMap<String, Vec<Version>>,
+    /// One event per revision from the compaction point on, oldest first.
     log: VecDeque<Event>,
+    history_limit: usize,
     watchers: Vec<Watcher>,
+    next_watcher: u64,
 }
 
 impl State {
+    fn new(history_limit: usize) -> State {
+        State {
+            revision: 0,
+            compacted: 0,
+            keys: BTreeMap::new(),
+            log: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            watchers: Vec::new(),
+            next_watcher: 0,
+        }
+    }
+
+    fn live(&self, key: &str) -> Option<&Version> {
+        self.keys.get(key)?.last().filter(|v| v.value.is_some())
+    }
+
     fn current(&self, key: &str) -> Option<KeyValue> {
-        let version = self.keys.get(key)?.last()?;
-        live_kv(key, version)
+        self.live(key)?.to_kv(key)
     }
 
-    fn at(&self, key: &str, versions: &[Version], revision: Revision) -> Option<KeyValue> {
-        let idx = versions.partition_point(|v| v.revision <= revision);
-        let version = versions.get(idx.checked_sub(1)?)?;
-        live_kv(key, version)
-    }
-
-    /// Records a write, feeds the watchers and returns the event.
-    fn commit(&mut self, key: &str, value: Option<Bytes>, history_limit: usize) -> Event {
-        self.revision += 1;
-        let revision = self.revision;
-        let prev = self.current(key);
-        let create_revision = match (&prev, &value) {
-            (Some(p), Some(_)) => p.create_revision,
-            (Some(p), None) => p.create_revision,
-            (None, _) => revision,
-        };
-        self.keys.entry(key.to_string()).or_default().push(Version {
-            revision,
-            create_revision,
-            value: value.clone(),
-        });
-        let (kind, kv) = match value {
-            Some(value) => (
-                if prev.is_some() { EventKind::Updated } else { EventKind::Created },
-                KeyValue {
-                    key: key.to_string(),
-                    value,
-                    create_revision,
-                    mod_revision: revision,
-                },
-            ),
-            None => (
-                EventKind::Deleted,
-                KeyValue {
-                    key: key.to_string(),
-                    value: prev.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
-                    create_revision,
-                    mod_revision: revision,
-                },
-            ),
-        };
-        let event = Event { kind, kv, prev };
-        self.log.push_back(event.clone());
-        self.notify(&event);
-        if self.log.len() > history_limit + history_limit / 4 {
-            let keep_from = self.log[self.log.len() - history_limit].revision();
-            self.compact_to(keep_from);
-        }
-        event
-    }
-
-    fn notify(&mut self, event: &Event) {
-        let revision = event.revision();
-        self.watchers.retain(|w| {
-            if !event.kv.key.starts_with(&w.prefix) {
-                return !w.tx.is_closed();
-            }
-            let batch = WatchBatch {
-                events: vec![event.clone()],
-                revision,
-            };
-            match w.tx.try_send(Ok(batch)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    w.overflowed.store(true, Ordering::Release);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
-    }
-
-    fn progress(&mut self) {
-        let revision = self.revision;
-        self.watchers.retain(|w| {
-            match w.tx.try_send(Ok(WatchBatch {
-                events: Vec::new(),
-                revision,
-            })) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    w.overflowed.store(true, Ordering::Release);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
-    }
-
-    /// Drops history before `revision`; only keys written by dropped events
-    /// can hold superseded versions, so only those are pruned.
-    fn compact_to(&mut self, revision: Revision) {
-        if revision <= self.compacted {
-            return;
-        }
-        self.compacted = revision;
-        while self.log.front().is_some_and(|e| e.revision() < revision) {
-            let Some(event) = self.log.pop_front() else {
-                break;
-            };
-            let key = event.kv.key;
-            let Some(versions) = self.keys.get_mut(&key) else {
-                continue;
-            };
-            // Keep the newest version at or before the compaction point
-            // (it is the state at that revision) and everything after it.
-            let newer = versions.partition_point(|v| v.revision <= revision);
-            if newer > 1 {
-                versions.drain(..newer - 1);
-            }
-            if versions.len() == 1 && versions[0].value.is_none() && versions[0].revision <= revision {
-                self.keys.remove(&key);
-            }
-        }
-    }
-}
-
-fn live_kv(key: &str, version: &Version) -> Option<KeyValue> {
-    version.value.as_ref().map(|value| KeyValue {
-        key: key.to_string(),
-        value: value.clone(),
-        create_revision: version.create_revision,
-        mod_revision: version.revision,
-    })
-}
-
-impl MemoryStore {
-    pub fn new(options: MemoryStoreOptions) -> MemoryStore {
-        MemoryStore {
-            inner: Arc::new(Inner {
-                state: RwLock::new(State::default()),
-                options,
-                progress_started: AtomicBool::new(false),
+    /// The revision a read asking for `requested` is served at.
+    fn read_revision(&self, requested: Revision) -> Result<Revision> {
+        match requested {
+            0 => Ok(self.revision),
+            r if r > self.revision => Err(StoreError::FutureRevision {
+                requested: r,
+                current: self.revision,
             }),
+            r if r < self.compacted => Err(StoreError::Compacted {
+                requested: r,
+                compacted: self.compacted,
+            }),
+            r => Ok(r),
         }
     }
 
-    /// Starts the progress notifier once, on the first watch.
-    fn ensure_progress(&self) {
-        if self.inner.progress_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let interval = self.inner.options.progress_interval;
-        tokio::spawn(progress_loop(weak, interval));
-    }
-}
-
-async fn progress_loop(inner: Weak<Inner>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let Some(inner) = inner.upgrade() else {
-            return;
+    fn list(&self, request: &ListRequest) -> Result<ListResponse> {
+        let revision = self.read_revision(request.revision)?;
+        let prefix = request.prefix.as_str();
+        let lower = match request.start_after.as_deref() {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
         };
-        inner.state.write().progress();
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        Ok(self.inner.state.read().current(key))
-    }
-
-    async fn list(&self, request: ListRequest) -> Result<ListResponse> {
-        let state = self.inner.state.read();
-        let revision = match request.revision {
-            0 => state.revision,
-            r if r > state.revision => {
-                return Err(StoreError::FutureRevision {
-                    requested: r,
-                    current: state.revision,
-                });
-            }
-            r if r < state.compacted => {
-                return Err(StoreError::Compacted {
-                    requested: r,
-                    compacted: state.compacted,
-                });
-            }
-            r => r,
-        };
-        let start = match &request.start_after {
-            Some(after) if after.as_str() >= request.prefix.as_str() => {
-                std::ops::Bound::Excluded(after.clone())
-            }
-            _ => std::ops::Bound::Included(request.prefix.clone()),
+        let limit = match request.limit {
+            0 => usize::MAX,
+            limit => limit,
         };
         let mut kvs = Vec::new();
-        let mut remaining = 0u64;
-        let range = state
+        let mut remaining = 0;
+        let range = self
             .keys
-            .range((start, std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(&request.prefix));
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix));
         for (key, versions) in range {
-            let Some(kv) = state.at(key, versions, revision) else {
+            let Some(version) = visible_at(versions, revision) else {
                 continue;
             };
-            if request.limit == 0 || kvs.len() < request.limit {
-                kvs.push(kv);
+            if kvs.len() < limit {
+                kvs.extend(version.to_kv(key));
             } else {
                 remaining += 1;
             }
@@ -297,94 +215,307 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
-        let mut state = self.inner.state.write();
-        if state.current(key).is_some() {
+    fn create(&mut self, key: &str, value: Bytes) -> Result<KeyValue> {
+        if self.live(key).is_some() {
             return Err(StoreError::AlreadyExists {
-                key: key.to_string(),
+                key: key.to_owned(),
             });
         }
-        Ok(state.commit(key, Some(value), self.inner.options.history_limit).kv)
+        Ok(self.commit(EventKind::Created, key, value, None))
+    }
+
+    fn update(&mut self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        let current = self.current(key).ok_or_else(|| StoreError::NotFound {
+            key: key.to_owned(),
+        })?;
+        if current.mod_revision != expected {
+            return Err(StoreError::Conflict {
+                key: key.to_owned(),
+                expected,
+                current: Some(Box::new(current)),
+            });
+        }
+        Ok(self.commit(EventKind::Updated, key, value, Some(current)))
+    }
+
+    fn delete(&mut self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        let current = self.current(key).ok_or_else(|| StoreError::NotFound {
+            key: key.to_owned(),
+        })?;
+        if let Some(expected) = expected
+            && expected != current.mod_revision
+        {
+            return Err(StoreError::Conflict {
+                key: key.to_owned(),
+                expected,
+                current: Some(Box::new(current)),
+            });
+        }
+        let last = current.value.clone();
+        Ok(self.commit(EventKind::Deleted, key, last, Some(current)))
+    }
+
+    /// Records a checked write: bumps the revision, appends the key's new
+    /// version and the event, and feeds the watchers. For a delete, `value`
+    /// is the key's last value, which the event and the result carry.
+    fn commit(
+        &mut self,
+        kind: EventKind,
+        key: &str,
+        value: Bytes,
+        prev: Option<KeyValue>,
+    ) -> KeyValue {
+        self.revision += 1;
+        let revision = self.revision;
+        let create_revision = prev.as_ref().map_or(revision, |p| p.create_revision);
+        let version = Version {
+            revision,
+            create_revision,
+            value: (kind != EventKind::Deleted).then(|| value.clone()),
+        };
+        match self.keys.get_mut(key) {
+            Some(versions) => versions.push(version),
+            None => {
+                self.keys.insert(key.to_owned(), vec![version]);
+            }
+        }
+        let kv = KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision,
+            mod_revision: revision,
+        };
+        let event = Event {
+            kind,
+            kv: kv.clone(),
+            prev,
+        };
+        self.notify(&event);
+        self.log.push_back(event);
+        self.trim_history();
+        kv
+    }
+
+    fn notify(&mut self, event: &Event) {
+        let revision = event.revision();
+        self.watchers.retain(|w| {
+            if revision <= w.after || !event.kv.key.starts_with(&w.prefix) {
+                return !w.tx.is_closed();
+            }
+            w.send(WatchBatch {
+                events: vec![event.clone()],
+                revision,
+            })
+        });
+    }
+
+    /// Tells every watcher how far the store has got. Sent under the same
+    /// lock as events, so the mark never overtakes a change it covers.
+    fn progress(&mut self) {
+        let revision = self.revision;
+        self.watchers.retain(|w| {
+            w.send(WatchBatch {
+                events: Vec::new(),
+                revision,
+            })
+        });
+    }
+
+    /// Registers a watcher after replaying the logged changes it asked for;
+    /// both happen under the caller's exclusive lock, so the replay and the
+    /// live events meet without a gap or an overlap.
+    fn register(
+        &mut self,
+        prefix: &str,
+        after: Revision,
+        tx: mpsc::Sender<Result<WatchBatch>>,
+    ) -> Result<u64> {
+        let after = if after == 0 { self.revision } else { after };
+        if after < self.compacted - 1 {
+            return Err(StoreError::Compacted {
+                requested: after,
+                compacted: self.compacted,
+            });
+        }
+        self.next_watcher += 1;
+        let watcher = Watcher {
+            id: self.next_watcher,
+            prefix: prefix.to_owned(),
+            after,
+            tx,
+        };
+        let from = self.log.partition_point(|e| e.revision() <= after);
+        let replay: Vec<Event> = self
+            .log
+            .range(from..)
+            .filter(|e| e.kv.key.starts_with(prefix))
+            .cloned()
+            .collect();
+        // A watch from the past first gets one batch with everything
+        // replayed (maybe nothing under its prefix) up to now, so the watcher
+        // learns at once that it has caught up. A fresh channel has room, so
+        // the batch is always queued.
+        if after >= self.revision
+            || watcher.send(WatchBatch {
+                events: replay,
+                revision: self.revision,
+            })
+        {
+            self.watchers.push(watcher);
+        }
+        Ok(self.next_watcher)
+    }
+
+    fn unregister(&mut self, id: u64) {
+        if let Some(i) = self.watchers.iter().position(|w| w.id == id) {
+            self.watchers.swap_remove(i);
+        }
+    }
+
+    /// Compacts once the log is a quarter over the limit, so the cost of
+    /// compaction is spread over many writes.
+    fn trim_history(&mut self) {
+        let keep = self.history_limit;
+        if self.log.len() > keep.saturating_add(keep / 4) {
+            let oldest_kept = self.log[self.log.len() - keep].revision();
+            self.compact(oldest_kept);
+        }
+    }
+
+    /// Forgets what reads at or after `revision` cannot see: log entries
+    /// before it, each key's versions superseded at it, and keys deleted by
+    /// then. Only keys written by dropped log entries can hold such versions.
+    fn compact(&mut self, revision: Revision) {
+        if revision <= self.compacted {
+            return;
+        }
+        self.compacted = revision;
+        let dropped = self.log.partition_point(|e| e.revision() < revision);
+        for event in self.log.drain(..dropped) {
+            let Some(versions) = self.keys.get_mut(&event.kv.key) else {
+                continue;
+            };
+            let superseded = versions
+                .partition_point(|v| v.revision <= revision)
+                .saturating_sub(1);
+            versions.drain(..superseded);
+            if matches!(versions.as_slice(), [only] if only.value.is_none() && only.revision <= revision)
+            {
+                self.keys.remove(&event.kv.key);
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store. It needs no runtime; its first watch starts the
+    /// progress notifier on the caller's tokio runtime.
+    pub fn new(options: MemoryStoreOptions) -> MemoryStore {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::new(options.history_limit)),
+                options,
+                progress: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The number of open watches: for metrics, and to check that abandoned
+    /// watch streams are released.
+    pub fn watch_count(&self) -> usize {
+        self.inner.state.read().watchers.len()
+    }
+
+    /// Starts the progress notifier unless it is running. It is started
+    /// lazily because a store may be built outside a runtime, and restarted
+    /// because the runtime of the first watch may have ended since.
+    fn ensure_progress(&self) -> Result<()> {
+        let mut task = self.inner.progress.lock();
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Internal("a memory store watch needs a tokio runtime".into())
+        })?;
+        let interval = self
+            .inner
+            .options
+            .progress_interval
+            .max(Duration::from_millis(1));
+        *task = Some(runtime.spawn(notify_progress(Arc::downgrade(&self.inner), interval)));
+        Ok(())
+    }
+}
+
+/// Sends progress notifications until the store is dropped. It holds the
+/// store only weakly, so that it never keeps the store alive.
+async fn notify_progress(store: Weak<Inner>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        inner.state.write().progress();
+    }
+}
+
+/// The receiving end of a watch; dropping it unregisters the watcher at once.
+struct WatchReceiver {
+    rx: mpsc::Receiver<Result<WatchBatch>>,
+    store: Weak<Inner>,
+    id: u64,
+}
+
+impl Stream for WatchReceiver {
+    type Item = Result<WatchBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for WatchReceiver {
+    fn drop(&mut self) {
+        if let Some(inner) = self.store.upgrade() {
+            inner.state.write().unregister(self.id);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        Ok(self.inner.state.read().current(key))
+    }
+
+    async fn list(&self, request: ListRequest) -> Result<ListResponse> {
+        self.inner.state.read().list(&request)
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        self.inner.state.write().create(key, value)
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
-        let mut state = self.inner.state.write();
-        match state.current(key) {
-            None => Err(StoreError::NotFound {
-                key: key.to_string(),
-            }),
-            Some(current) if current.mod_revision != expected => Err(StoreError::Conflict {
-                key: key.to_string(),
-                expected,
-                current: Some(Box::new(current)),
-            }),
-            Some(_) => Ok(state.commit(key, Some(value), self.inner.options.history_limit).kv),
-        }
+        self.inner.state.write().update(key, value, expected)
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
-        let mut state = self.inner.state.write();
-        match state.current(key) {
-            None => Err(StoreError::NotFound {
-                key: key.to_string(),
-            }),
-            Some(current) if expected.is_some_and(|e| e != current.mod_revision) => {
-                Err(StoreError::Conflict {
-                    key: key.to_string(),
-                    expected: expected.unwrap_or_default(),
-                    current: Some(Box::new(current)),
-                })
-            }
-            Some(_) => Ok(state.commit(key, None, self.inner.options.history_limit).kv),
-        }
+        self.inner.state.write().delete(key, expected)
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        self.ensure_progress();
-        let (tx, rx) = mpsc::channel(self.inner.options.watch_buffer.max(1));
-        let overflowed = Arc::new(AtomicBool::new(false));
-        {
-            let mut state = self.inner.state.write();
-            let after = if after == 0 { state.revision } else { after };
-            if after < state.compacted - 1 {
-                return Err(StoreError::Compacted {
-                    requested: after,
-                    compacted: state.compacted,
-                });
-            }
-            let replay: Vec<Event> = state
-                .log
-                .iter()
-                .filter(|e| e.revision() > after && e.kv.key.starts_with(prefix))
-                .cloned()
-                .collect();
-            if !replay.is_empty() {
-                let revision = state.revision;
-                // The channel is new and empty, so this cannot fail.
-                let _ = tx.try_send(Ok(WatchBatch {
-                    events: replay,
-                    revision,
-                }));
-            }
-            state.watchers.push(Watcher {
-                prefix: prefix.to_string(),
-                tx,
-                overflowed: overflowed.clone(),
-            });
-        }
-        let stream = futures::stream::unfold((rx, overflowed, false), |(mut rx, overflowed, done)| async move {
-            if done {
-                return None;
-            }
-            match rx.recv().await {
-                Some(item) => Some((item, (rx, overflowed, false))),
-                None if overflowed.load(Ordering::Acquire) => {
-                    Some((Err(StoreError::WatcherOverflow), (rx, overflowed, true)))
-                }
-                None => None,
-            }
-        });
-        Ok(Box::pin(stream))
+        self.ensure_progress()?;
+        // One slot more than the buffer, kept for the overflow error.
+        let (tx, rx) = mpsc::channel(self.inner.options.watch_buffer.max(1) + 1);
+        let id = self.inner.state.write().register(prefix, after, tx)?;
+        Ok(Box::pin(WatchReceiver {
+            rx,
+            store: Arc::downgrade(&self.inner),
+            id,
+        }))
     }
 
     async fn current_revision(&self) -> Result<Revision> {
@@ -403,11 +534,79 @@ impl Store for MemoryStore {
                 current: state.revision,
             });
         }
-        state.compact_to(revision);
+        state.compact(revision);
         Ok(())
     }
 
     fn progress_interval(&self) -> Duration {
         self.inner.options.progress_interval
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &'static str) -> Bytes {
+        Bytes::from_static(s.as_bytes())
+    }
+
+    #[test]
+    fn compaction_keeps_only_the_versions_reads_can_still_see() {
+        let mut state = State::new(usize::MAX);
+        let mut x = state.create("/x", v("0")).unwrap();
+        for i in 1..4 {
+            x = state
+                .update("/x", Bytes::from(i.to_string()), x.mod_revision)
+                .unwrap();
+        }
+        let y = state.create("/y", v("y")).unwrap();
+        state.delete("/y", Some(y.mod_revision)).unwrap();
+        let z = state.create("/z", v("z")).unwrap();
+        let at = state.revision;
+        state.update("/z", v("z2"), z.mod_revision).unwrap();
+
+        state.compact(at);
+
+        assert_eq!(
+            state.keys["/x"].len(),
+            1,
+            "only the version visible at {at} is left"
+        );
+        assert!(
+            !state.keys.contains_key("/y"),
+            "a key deleted by {at} is forgotten"
+        );
+        assert_eq!(
+            state.keys["/z"].len(),
+            2,
+            "the version at {at} and the later one"
+        );
+        assert_eq!(state.log.front().map(Event::revision), Some(at));
+        assert_eq!(state.log.len(), 2);
+        let listed = state
+            .list(&ListRequest {
+                revision: at,
+                ..Default::default()
+            })
+            .unwrap();
+        let values: Vec<&[u8]> = listed.kvs.iter().map(|kv| kv.value.as_ref()).collect();
+        assert_eq!(values, [b"3".as_slice(), b"z"]);
+    }
+
+    #[test]
+    fn history_limit_compacts_in_amortized_steps() {
+        let mut state = State::new(8);
+        let mut kv = state.create("/x", v("0")).unwrap();
+        for i in 1..10 {
+            kv = state
+                .update("/x", Bytes::from(i.to_string()), kv.mod_revision)
+                .unwrap();
+        }
+        assert_eq!(state.compacted, 0, "10 events fit in 8 + 8/4");
+        state.update("/x", v("last"), kv.mod_revision).unwrap();
+        assert_eq!(state.log.len(), 8);
+        assert_eq!(state.compacted, 4);
+        assert_eq!(state.keys["/x"].len(), 8);
     }
 }
