@@ -29,13 +29,18 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 5 {
-        return Err("usage: put_load URL TOKEN CA_FILE NAMESPACE [STREAMS] [SECONDS] [OBJECT_BYTES]".into());
+        return Err(
+            "usage: put_load URL TOKEN CA_FILE NAMESPACE [STREAMS] [SECONDS] [OBJECT_BYTES]".into(),
+        );
     }
     let (url, token, ca_file, namespace) = (&args[1], &args[2], &args[3], &args[4]);
     let streams: usize = args.get(5).map_or(Ok(16), |s| s.parse())?;
     let seconds: u64 = args.get(6).map_or(Ok(10), |s| s.parse())?;
     let size: usize = args.get(7).map_or(Ok(10 * 1024), |s| s.parse())?;
-    let authority = url.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let authority = url
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
     let sender = connect(&authority, ca_file).await?;
     let auth = format!("Bearer {token}");
 
@@ -50,15 +55,32 @@ async fn main() -> Result<(), BoxError> {
         let body = pod_json(namespace, &name, size, "", false);
         let created = send(&sender, "POST", &path, &auth, body).await?;
         if created.0 != 201 && created.0 != 409 {
-            return Err(format!("creating {name}: HTTP {}: {}", created.0, String::from_utf8_lossy(&created.1)).into());
+            return Err(format!(
+                "creating {name}: HTTP {}: {}",
+                created.0,
+                String::from_utf8_lossy(&created.1)
+            )
+            .into());
         }
-        let (code, current) = send(&sender, "GET", &format!("{path}/{name}"), &auth, Bytes::new()).await?;
+        let (code, current) = send(
+            &sender,
+            "GET",
+            &format!("{path}/{name}"),
+            &auth,
+            Bytes::new(),
+        )
+        .await?;
         if code != 200 {
             return Err(format!("reading {name}: HTTP {code}").into());
         }
         let rv = resource_version(&current).ok_or("no resourceVersion in the pod")?;
-        let (sender, auth, count, errors, stop) =
-            (sender.clone(), auth.clone(), count.clone(), errors.clone(), stop.clone());
+        let (sender, auth, count, errors, stop) = (
+            sender.clone(),
+            auth.clone(),
+            count.clone(),
+            errors.clone(),
+            stop.clone(),
+        );
         let namespace = namespace.clone();
         workers.push(tokio::spawn(async move {
             let mut rv = rv;

@@ -78,7 +78,11 @@ impl Api {
         convert::render(def, object)
     }
 
-    pub fn decode_at(&self, def: &ResourceDef, kv: &KeyValue) -> Result<Arc<CachedObject>, ApiError> {
+    pub fn decode_at(
+        &self,
+        def: &ResourceDef,
+        kv: &KeyValue,
+    ) -> Result<Arc<CachedObject>, ApiError> {
         match self.cache(def).object_at(&kv.key, kv.mod_revision) {
             Some(o) => Ok(o),
             None => CachedObject::decode(kv).map(Arc::new),
@@ -94,7 +98,11 @@ impl Api {
         let key = def.key(namespace, name);
         match self.store.get(&key).await? {
             Some(kv) => self.decode_at(def, &kv),
-            None => Err(ApiError::not_found(Subject::new(&def.group, &def.plural, name))),
+            None => Err(ApiError::not_found(Subject::new(
+                &def.group,
+                &def.plural,
+                name,
+            ))),
         }
     }
 
@@ -126,7 +134,10 @@ impl Api {
                 let cache = self.cache(def);
                 cache.wait_for(0, CACHE_WAIT).await?;
                 let (items, revision) = cache.list(&prefix);
-                let items = items.into_iter().filter(|o| filter.matches(&o.value)).collect();
+                let items = items
+                    .into_iter()
+                    .filter(|o| filter.matches(&o.value))
+                    .collect();
                 Page {
                     items,
                     revision,
@@ -141,13 +152,16 @@ impl Api {
                         "Too large resource version: {rv}, current: {current}"
                     )));
                 }
-                self.list_from_store(&prefix, None, 0, opts.limit, &filter).await?
+                self.list_from_store(&prefix, None, 0, opts.limit, &filter)
+                    .await?
             }
             (ReadAt::Exact(rv), None) => {
-                self.list_from_store(&prefix, None, rv, opts.limit, &filter).await?
+                self.list_from_store(&prefix, None, rv, opts.limit, &filter)
+                    .await?
             }
             (ReadAt::Latest, None) => {
-                self.list_from_store(&prefix, None, 0, opts.limit, &filter).await?
+                self.list_from_store(&prefix, None, 0, opts.limit, &filter)
+                    .await?
             }
         };
         Ok(self.encode_list(def, &prefix, page, filter.is_empty()))
@@ -329,7 +343,9 @@ impl Api {
                 }
                 Err(StoreError::AlreadyExists { .. }) => {
                     return Err(ApiError::already_exists(Subject::new(
-                        &def.group, &def.plural, &name,
+                        &def.group,
+                        &def.plural,
+                        &name,
                     )));
                 }
                 Err(err) => return Err(err.into()),
@@ -385,7 +401,8 @@ impl Api {
         }
         let old = self.decode_at(def, &current)?;
         convert::to_storage(def, &mut obj);
-        self.write_update(def, &key, obj, &old, scope, dry_run).await
+        self.write_update(def, &key, obj, &old, scope, dry_run)
+            .await
     }
 
     /// PATCH: applies a patch to the current object, retrying on conflicts
@@ -430,7 +447,10 @@ impl Api {
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let pinned_rv = pinned.as_deref() != view.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+            let pinned_rv = pinned.as_deref()
+                != view
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
             if pinned_rv {
                 return Err(ApiError::conflict(subject));
             }
@@ -443,7 +463,10 @@ impl Api {
             }
             strategy::check_kind(def, &patched)?;
             convert::to_storage(def, &mut patched);
-            match self.write_update(def, &key, patched, &old, scope, dry_run).await {
+            match self
+                .write_update(def, &key, patched, &old, scope, dry_run)
+                .await
+            {
                 Err(err) if err.reason == "Conflict" => last_err = err,
                 other => return other,
             }
@@ -471,7 +494,11 @@ impl Api {
         if dry_run || unchanged(&mut obj, old) {
             let mut value = if dry_run { obj } else { old.value.clone() };
             return Ok(Written {
-                object: Arc::new(CachedObject::from_value(key.to_string(), old.revision, &mut value)),
+                object: Arc::new(CachedObject::from_value(
+                    key.to_string(),
+                    old.revision,
+                    &mut value,
+                )),
                 created: false,
             });
         }
@@ -490,7 +517,11 @@ impl Api {
         if deleting && no_finalizers && grace_over && def.behavior != Behavior::Namespace {
             return match self.store.delete(key, Some(old.revision)).await {
                 Ok(kv) => Ok(Written {
-                    object: Arc::new(CachedObject::from_value(key.to_string(), kv.mod_revision, &mut obj)),
+                    object: Arc::new(CachedObject::from_value(
+                        key.to_string(),
+                        kv.mod_revision,
+                        &mut obj,
+                    )),
                     created: false,
                 }),
                 Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(subject)),
@@ -501,7 +532,11 @@ impl Api {
         let bytes = encode_for_storage(&obj)?;
         match self.store.update(key, bytes, old.revision).await {
             Ok(kv) => {
-                let object = Arc::new(CachedObject::from_value(key.to_string(), kv.mod_revision, &mut obj));
+                let object = Arc::new(CachedObject::from_value(
+                    key.to_string(),
+                    kv.mod_revision,
+                    &mut obj,
+                ));
                 self.cache(def).written(&object);
                 if def.behavior == Behavior::CustomResourceDefinition {
                     crd::register(&self.registry, &object.value);
@@ -529,12 +564,19 @@ impl Api {
         for _ in 0..UPDATE_ATTEMPTS {
             let Some(current) = self.store.get(key).await? else {
                 let name = key.rsplit('/').next().unwrap_or(key);
-                return Err(ApiError::not_found(Subject::new(&def.group, &def.plural, name)));
+                return Err(ApiError::not_found(Subject::new(
+                    &def.group,
+                    &def.plural,
+                    name,
+                )));
             };
             let old = self.decode_at(def, &current)?;
             let mut obj = old.value.clone();
             change(&mut obj)?;
-            match self.write_update(def, key, obj, &old, WriteScope::Internal, false).await {
+            match self
+                .write_update(def, key, obj, &old, WriteScope::Internal, false)
+                .await
+            {
                 Err(err) if err.reason == "Conflict" => last_err = err,
                 other => return other,
             }
@@ -559,11 +601,17 @@ impl Api {
             .ok_or_else(|| ApiError::not_found(subject.clone()))?;
         let old = self.decode_at(def, &current)?;
         if let Some(uid) = &opts.precondition_uid {
-            let actual = old.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+            let actual = old
+                .value
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if uid != actual {
                 return Err(ApiError::conflict_with(
                     subject,
-                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                    ),
                 ));
             }
         }
@@ -589,7 +637,12 @@ impl Api {
             .value
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let policy_finalizer = match opts.propagation_policy.as_deref() {
             Some("Foreground") => Some("foregroundDeletion"),
@@ -606,7 +659,11 @@ impl Api {
             return match self.store.delete(&key, Some(current.mod_revision)).await {
                 Ok(kv) => {
                     let mut value = old.value.clone();
-                    Ok(Arc::new(CachedObject::from_value(key, kv.mod_revision, &mut value)))
+                    Ok(Arc::new(CachedObject::from_value(
+                        key,
+                        kv.mod_revision,
+                        &mut value,
+                    )))
                 }
                 Err(StoreError::Conflict { .. }) => Err(ApiError::conflict(subject)),
                 Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(subject)),
@@ -644,7 +701,10 @@ impl Api {
                 .and_then(Value::as_i64)
         });
         let requested = requested.unwrap_or(30).max(0);
-        match obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) {
+        match obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+        {
             Some(existing) => requested.min(existing),
             None => requested,
         }
@@ -663,7 +723,10 @@ impl Api {
         let page = self.list_from_store(&prefix, None, 0, 0, &filter).await?;
         let mut deleted = Vec::new();
         for item in page.items {
-            let ns = item.value.pointer("/metadata/namespace").and_then(Value::as_str);
+            let ns = item
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str);
             let name = strategy::name_of(&item.value);
             match self.delete(def, ns.or(namespace), name, opts).await {
                 Ok(obj) => deleted.push(obj),
@@ -675,7 +738,12 @@ impl Api {
     }
 
     /// Encodes a list of objects (deletecollection's answer).
-    pub fn encode_items(&self, def: &ResourceDef, items: Vec<Arc<CachedObject>>, revision: Revision) -> Bytes {
+    pub fn encode_items(
+        &self,
+        def: &ResourceDef,
+        items: Vec<Arc<CachedObject>>,
+        revision: Revision,
+    ) -> Bytes {
         self.encode_list(
             def,
             "",
@@ -780,9 +848,8 @@ impl<'a> Filter<'a> {
             return false;
         }
         if let Some(fields) = self.fields {
-            return fields.matches(|f| {
-                strategy::field_value(self.def, obj, f).map(std::borrow::Cow::Owned)
-            });
+            return fields
+                .matches(|f| strategy::field_value(self.def, obj, f).map(std::borrow::Cow::Owned));
         }
         true
     }
@@ -816,7 +883,11 @@ fn patch_error(def: &ResourceDef, name: &str, err: apimachinery::patch::PatchErr
         413 => ApiError::too_large(message),
         415 => ApiError::unsupported_media_type(&message),
         422 => {
-            let mut e = ApiError::invalid(&def.kind, Subject::new(&def.group, &def.plural, name), Vec::new());
+            let mut e = ApiError::invalid(
+                &def.kind,
+                Subject::new(&def.group, &def.plural, name),
+                Vec::new(),
+            );
             e.message = message;
             e
         }

@@ -41,7 +41,9 @@ pub fn render(def: &ResourceDef, object: &CachedObject) -> Bytes {
 
 /// The same view as a JSON value.
 pub fn view(def: &ResourceDef, object: &CachedObject) -> Value {
-    if def.behavior == Behavior::EventV1 || object.value.get("apiVersion").and_then(Value::as_str) != Some(&def.api_version()) {
+    if def.behavior == Behavior::EventV1
+        || object.value.get("apiVersion").and_then(Value::as_str) != Some(&def.api_version())
+    {
         serde_json::from_slice(&render(def, object)).unwrap_or(Value::Null)
     } else {
         object.value.clone()
@@ -56,7 +58,10 @@ pub fn to_storage(def: &ResourceDef, obj: &mut Value) {
     }
 }
 
-fn rename(obj: &mut Value, direction: impl Fn(&(&'static str, &'static str)) -> (&'static str, &'static str)) {
+fn rename(
+    obj: &mut Value,
+    direction: impl Fn(&(&'static str, &'static str)) -> (&'static str, &'static str),
+) {
     let Some(map) = obj.as_object_mut() else {
         return;
     };

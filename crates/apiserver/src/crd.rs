@@ -18,7 +18,10 @@ use crate::watchcache::CachedObject;
 
 /// Fills the status a CRD gets once its names are accepted.
 pub fn prepare(crd: &mut Value) {
-    let names = crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
+    let names = crd
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let mut accepted = names.clone();
     if let Some(kind) = names.get("kind").and_then(Value::as_str) {
         if accepted.get("listKind").is_none() {
@@ -50,7 +53,11 @@ pub fn prepare(crd: &mut Value) {
 pub fn validate(crd: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let (group, plural, kind) = (text("/spec/group"), text("/spec/names/plural"), text("/spec/names/kind"));
+    let (group, plural, kind) = (
+        text("/spec/group"),
+        text("/spec/names/plural"),
+        text("/spec/names/kind"),
+    );
     if group.is_empty() {
         errors.push(FieldError::required("spec.group"));
     }
@@ -102,11 +109,21 @@ fn versions(crd: &Value) -> Vec<Value> {
 
 /// The resources a CRD serves, preferred version first.
 pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
-    let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let strings = |p: &str| -> Vec<String> {
         crd.pointer(p)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let group = text("/spec/group");
@@ -123,16 +140,32 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
         .filter(|v| v.get("served") != Some(&Value::Bool(false)))
         .collect();
     served.sort_by(|a, b| {
-        let name = |v: &Value| v.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = |v: &Value| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         version_priority(&name(b)).cmp(&version_priority(&name(a)))
     });
     served
         .iter()
         .map(|v| {
             let scale = v.pointer("/subresources/scale").map(|s| ScaleSpec {
-                spec_replicas_path: s.get("specReplicasPath").and_then(Value::as_str).unwrap_or(".spec.replicas").to_string(),
-                status_replicas_path: s.get("statusReplicasPath").and_then(Value::as_str).unwrap_or(".status.replicas").to_string(),
-                label_selector_path: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
+                spec_replicas_path: s
+                    .get("specReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".spec.replicas")
+                    .to_string(),
+                status_replicas_path: s
+                    .get("statusReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".status.replicas")
+                    .to_string(),
+                label_selector_path: s
+                    .get("labelSelectorPath")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             });
             let printer_columns = v
                 .get("additionalPrinterColumns")
@@ -140,10 +173,26 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                 .map(|cols| {
                     cols.iter()
                         .map(|c| PrinterColumn {
-                            name: c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                            type_: c.get("type").and_then(Value::as_str).unwrap_or("string").to_string(),
-                            json_path: c.get("jsonPath").and_then(Value::as_str).unwrap_or("").to_string(),
-                            description: c.get("description").and_then(Value::as_str).unwrap_or("").to_string(),
+                            name: c
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            type_: c
+                                .get("type")
+                                .and_then(Value::as_str)
+                                .unwrap_or("string")
+                                .to_string(),
+                            json_path: c
+                                .get("jsonPath")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            description: c
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
                             priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
                         })
                         .collect()
@@ -151,7 +200,11 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                 .unwrap_or_default();
             ResourceDef {
                 group: group.clone(),
-                version: v.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                version: v
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 kind: kind.clone(),
                 list_kind: list_kind.clone(),
                 plural: plural.clone(),
@@ -197,7 +250,10 @@ fn version_priority(v: &str) -> (u8, u32, u32) {
 
 /// Serves the resources of a stored CRD.
 pub fn register(registry: &Registry, crd: &Value) {
-    let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if crd.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
@@ -227,7 +283,11 @@ pub async fn delete(
     key: &str,
     old: &Arc<CachedObject>,
 ) -> Result<Arc<CachedObject>, ApiError> {
-    let name = old.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = old
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let defs = resource_defs(&old.value);
     api.registry.remove_custom(name);
     if let Some(first) = defs.first() {
@@ -249,11 +309,17 @@ pub async fn delete(
     match api.store.delete(key, None).await {
         Ok(kv) => {
             let mut value = old.value.clone();
-            Ok(Arc::new(CachedObject::from_value(key.to_string(), kv.mod_revision, &mut value)))
+            Ok(Arc::new(CachedObject::from_value(
+                key.to_string(),
+                kv.mod_revision,
+                &mut value,
+            )))
         }
-        Err(store::StoreError::NotFound { .. }) => {
-            Err(ApiError::not_found(Subject::new(&def.group, &def.plural, name)))
-        }
+        Err(store::StoreError::NotFound { .. }) => Err(ApiError::not_found(Subject::new(
+            &def.group,
+            &def.plural,
+            name,
+        ))),
         Err(err) => Err(err.into()),
     }
 }

@@ -37,7 +37,9 @@ pub fn groups(snapshot: &Snapshot) -> Value {
 }
 
 pub fn group(snapshot: &Snapshot, name: &str) -> Option<Value> {
-    let (_, versions) = snapshot.groups().find(|(g, _)| *g == name && !name.is_empty())?;
+    let (_, versions) = snapshot
+        .groups()
+        .find(|(g, _)| *g == name && !name.is_empty())?;
     let mut group = group_json(name, versions);
     group["kind"] = "APIGroup".into();
     group["apiVersion"] = "v1".into();

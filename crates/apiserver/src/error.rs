@@ -89,7 +89,7 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub subject: Option<Subject>,
+    pub subject: Option<Box<Subject>>,
     pub causes: Vec<FieldError>,
     /// Seconds a client should wait before retrying (429, 503, 504).
     pub retry_after: Option<u32>,
@@ -108,7 +108,7 @@ impl ApiError {
     }
 
     fn about(mut self, subject: Subject) -> Self {
-        self.subject = Some(subject);
+        self.subject = Some(Box::new(subject));
         self
     }
 
@@ -117,7 +117,12 @@ impl ApiError {
     }
 
     pub fn not_found(subject: Subject) -> Self {
-        Self::new(404, "NotFound", format!("{} not found", subject.qualified())).about(subject)
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} not found", subject.qualified()),
+        )
+        .about(subject)
     }
 
     /// A path that names no resource at all.
@@ -179,10 +184,10 @@ impl ApiError {
             "Invalid",
             format!("{group_kind} {:?} is invalid: {detail}", subject.name),
         );
-        err.subject = Some(Subject {
+        err.subject = Some(Box::new(Subject {
             resource: kind.to_string(),
             ..subject
-        });
+        }));
         err.causes = causes;
         err
     }
@@ -218,7 +223,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {content_type:?}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {content_type:?}"
+            ),
         )
     }
 
@@ -244,10 +251,7 @@ impl ApiError {
         Self::new(
             500,
             "InternalError",
-            format!(
-                "Internal error occurred: {}",
-                message.into()
-            ),
+            format!("Internal error occurred: {}", message.into()),
         )
     }
 
@@ -309,7 +313,10 @@ impl From<store::StoreError> for ApiError {
     fn from(err: store::StoreError) -> Self {
         use store::StoreError as E;
         match err {
-            E::Compacted { requested, compacted } => ApiError::gone(format!(
+            E::Compacted {
+                requested,
+                compacted,
+            } => ApiError::gone(format!(
                 "The resourceVersion for the provided list is too old. (requested {requested}, oldest available {compacted})"
             )),
             E::FutureRevision { requested, current } => ApiError::timeout(format!(

@@ -100,16 +100,19 @@ pub struct Server {
 impl Server {
     /// Binds, starts serving and returns once the server accepts requests.
     pub async fn start(store: Arc<dyn Store>, config: ServerConfig) -> Result<Server, ServerError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
             .map_err(|source| ServerError::Listen {
                 addr: config.listen,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
         let tls = match config.tls {
             Some(material) => material,
             None => TlsMaterial::generate(&[addr.ip()])?,
@@ -119,7 +122,9 @@ impl Server {
         let registry = Arc::new(registry::Registry::new());
         let api = Arc::new(api::Api::new(store.clone(), registry, config.cache));
         crd::load_all(&api).await.map_err(ServerError::Crds)?;
-        bootstrap_namespaces(&api).await.map_err(ServerError::Bootstrap)?;
+        bootstrap_namespaces(&api)
+            .await
+            .map_err(ServerError::Bootstrap)?;
         let shared = Arc::new(server::Shared::new(
             api.clone(),
             token.clone(),
@@ -129,8 +134,16 @@ impl Server {
         ));
         let (shutdown, shutdown_rx) = signal::channel(false);
         let mut tasks = vec![
-            tokio::spawn(server::serve(listener, rustls_config, shared, shutdown_rx.clone())),
-            tokio::spawn(stop_on(shutdown_rx.clone(), namespaces::run(Arc::downgrade(&api)))),
+            tokio::spawn(server::serve(
+                listener,
+                rustls_config,
+                shared,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(stop_on(
+                shutdown_rx.clone(),
+                namespaces::run(Arc::downgrade(&api)),
+            )),
         ];
         if let Some(interval) = config.compaction_interval {
             tasks.push(tokio::spawn(stop_on(
@@ -207,7 +220,10 @@ current-context: kstress
     }
 }
 
-async fn stop_on(mut shutdown: signal::Receiver<bool>, task: impl std::future::Future<Output = ()>) {
+async fn stop_on(
+    mut shutdown: signal::Receiver<bool>,
+    task: impl std::future::Future<Output = ()>,
+) {
     tokio::select! {
         _ = task => {}
         _ = shutdown.wait_for(|stop| *stop) => {}

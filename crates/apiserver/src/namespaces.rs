@@ -67,7 +67,11 @@ pub async fn run(api: std::sync::Weak<Api>) {
             };
             match next {
                 Some(Delivery::Event(event)) => {
-                    if event.object.value.pointer("/metadata/deletionTimestamp").is_some()
+                    if event
+                        .object
+                        .value
+                        .pointer("/metadata/deletionTimestamp")
+                        .is_some()
                         && event.kind != store::EventKind::Deleted
                         && let Some(n) = name(&event.object.value)
                     {
@@ -82,7 +86,9 @@ pub async fn run(api: std::sync::Weak<Api>) {
 }
 
 fn name(obj: &Value) -> Option<String> {
-    obj.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Deletes what is left in a terminating namespace; removes the namespace
@@ -108,13 +114,20 @@ async fn finalize(api: &Api, ns_def: &ResourceDef, ns: &str) -> Result<bool, Api
         for kv in &listed.kvs {
             remaining = true;
             let object = api.decode_at(&def, kv)?;
-            if object.value.pointer("/metadata/deletionTimestamp").is_some() {
+            if object
+                .value
+                .pointer("/metadata/deletionTimestamp")
+                .is_some()
+            {
                 continue;
             }
             let Some(name) = name(&object.value) else {
                 continue;
             };
-            match api.delete(&def, Some(ns), &name, &DeleteOptions::default()).await {
+            match api
+                .delete(&def, Some(ns), &name, &DeleteOptions::default())
+                .await
+            {
                 Ok(_) => {}
                 Err(err) if err.code == 404 || err.code == 409 => {}
                 Err(err) => return Err(err),

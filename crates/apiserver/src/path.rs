@@ -16,7 +16,10 @@ pub enum Route {
     /// `/apis/{group}`.
     Group(String),
     /// `/api/v1` or `/apis/{group}/{version}`: a group version's resources.
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     Resource(ResourcePath),
     Version,
     /// `/healthz`, `/livez`, `/readyz` and their sub-checks.
@@ -88,13 +91,7 @@ pub fn route(path: &str) -> Option<Route> {
         ["namespaces", ns, resource, tail @ ..] if !NAMESPACE_SUBRESOURCES.contains(resource) => {
             let mut tail_with_resource = vec![*resource];
             tail_with_resource.extend_from_slice(tail);
-            return resource_route(
-                group,
-                version,
-                Some(ns),
-                &tail_with_resource,
-                watch_prefix,
-            );
+            return resource_route(group, version, Some(ns), &tail_with_resource, watch_prefix);
         }
         other => (None, other),
     };
@@ -141,7 +138,10 @@ fn decode_segments(path: &str) -> Option<Vec<String>> {
             if s.is_empty() {
                 return None;
             }
-            percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+            percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
         })
         .collect()
 }

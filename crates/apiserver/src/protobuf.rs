@@ -24,9 +24,9 @@ const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body for `def` into its JSON form.
 pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
-    let envelope = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| ApiError::bad_request("protobuf body does not start with the Kubernetes magic number"))?;
+    let envelope = body.strip_prefix(MAGIC).ok_or_else(|| {
+        ApiError::bad_request("protobuf body does not start with the Kubernetes magic number")
+    })?;
     let unknown = Unknown::decode(envelope).map_err(|err| bad(&err))?;
     let raw = unknown.raw.unwrap_or_default();
     let mut object = match (def.group.as_str(), def.kind.as_str()) {
@@ -98,7 +98,9 @@ pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn bad(err: &prost::DecodeError) -> ApiError {
-    ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {err}"))
+    ApiError::bad_request(format!(
+        "the body of the request could not be decoded as protobuf: {err}"
+    ))
 }
 
 fn base64_map(map: std::collections::BTreeMap<String, Vec<u8>>) -> Value {
@@ -119,11 +121,23 @@ fn object_meta(m: meta::ObjectMeta) -> Value {
         }
     };
     put("name", m.name.filter(|s| !s.is_empty()).map(Value::from));
-    put("generateName", m.generate_name.filter(|s| !s.is_empty()).map(Value::from));
-    put("namespace", m.namespace.filter(|s| !s.is_empty()).map(Value::from));
+    put(
+        "generateName",
+        m.generate_name.filter(|s| !s.is_empty()).map(Value::from),
+    );
+    put(
+        "namespace",
+        m.namespace.filter(|s| !s.is_empty()).map(Value::from),
+    );
     put("labels", (!m.labels.is_empty()).then(|| json!(m.labels)));
-    put("annotations", (!m.annotations.is_empty()).then(|| json!(m.annotations)));
-    put("finalizers", (!m.finalizers.is_empty()).then(|| json!(m.finalizers)));
+    put(
+        "annotations",
+        (!m.annotations.is_empty()).then(|| json!(m.annotations)),
+    );
+    put(
+        "finalizers",
+        (!m.finalizers.is_empty()).then(|| json!(m.finalizers)),
+    );
     let owners: Vec<Value> = m
         .owner_references
         .into_iter()
@@ -138,7 +152,10 @@ fn object_meta(m: meta::ObjectMeta) -> Value {
             })
         })
         .collect();
-    put("ownerReferences", (!owners.is_empty()).then(|| owners.into()));
+    put(
+        "ownerReferences",
+        (!owners.is_empty()).then(|| owners.into()),
+    );
     Value::Object(out)
 }
 
@@ -174,7 +191,10 @@ mod tests {
             binary_data: [("bin".to_string(), vec![0u8, 1])].into(),
             immutable: None,
         };
-        let def = Registry::new().snapshot().get("", "v1", "configmaps").unwrap();
+        let def = Registry::new()
+            .snapshot()
+            .get("", "v1", "configmaps")
+            .unwrap();
         let obj = decode(&def, &envelope("ConfigMap", cm.encode_to_vec())).unwrap();
         assert_eq!(
             obj,
@@ -185,10 +205,18 @@ mod tests {
 
     #[test]
     fn bad_bodies_and_other_kinds_are_refused() {
-        let def = Registry::new().snapshot().get("", "v1", "configmaps").unwrap();
+        let def = Registry::new()
+            .snapshot()
+            .get("", "v1", "configmaps")
+            .unwrap();
         assert_eq!(decode(&def, b"{}").unwrap_err().code, 400);
         assert_eq!(decode(&def, b"k8s\0\xff\xff").unwrap_err().code, 400);
         let pods = Registry::new().snapshot().get("", "v1", "pods").unwrap();
-        assert_eq!(decode(&pods, &envelope("Pod", Vec::new())).unwrap_err().code, 415);
+        assert_eq!(
+            decode(&pods, &envelope("Pod", Vec::new()))
+                .unwrap_err()
+                .code,
+            415
+        );
     }
 }

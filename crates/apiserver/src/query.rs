@@ -51,15 +51,15 @@ pub struct ListOptions {
 impl ListOptions {
     pub fn from_query(q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
         let label_selector = match q.get("labelSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(LabelSelector::parse(s).map_err(|err| {
-                ApiError::bad_request(err.to_string())
-            })?),
+            Some(s) => Some(
+                LabelSelector::parse(s).map_err(|err| ApiError::bad_request(err.to_string()))?,
+            ),
             None => None,
         };
         let field_selector = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(FieldSelector::parse(s).map_err(|err| {
-                ApiError::bad_request(err.to_string())
-            })?),
+            Some(s) => Some(
+                FieldSelector::parse(s).map_err(|err| ApiError::bad_request(err.to_string()))?,
+            ),
             None => None,
         };
         let limit = match q.get("limit").filter(|s| !s.is_empty()) {
@@ -162,9 +162,8 @@ impl DeleteOptions {
     ) -> Result<DeleteOptions, ApiError> {
         let mut opts = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let v: Value = serde_json::from_slice(body).map_err(|err| {
-                ApiError::bad_request(format!("invalid DeleteOptions: {err}"))
-            })?;
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|err| ApiError::bad_request(format!("invalid DeleteOptions: {err}")))?;
             opts.grace_period_seconds = v.get("gracePeriodSeconds").and_then(Value::as_i64);
             opts.precondition_uid = v
                 .pointer("/preconditions/uid")

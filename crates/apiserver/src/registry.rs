@@ -144,11 +144,9 @@ struct Builtin {
     scale: bool,
 }
 
+/// A built-in resource: `(group, version, kind, plural)` and the rest.
 const fn builtin(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
+    (group, version, kind, plural): (&'static str, &'static str, &'static str, &'static str),
     short_names: &'static [&'static str],
     namespaced: bool,
     behavior: Behavior,
@@ -179,24 +177,104 @@ const fn with_scale(mut b: Builtin) -> Builtin {
 }
 
 const BUILTINS: &[Builtin] = &[
-    with_status(builtin("", "v1", "Namespace", "namespaces", &["ns"], false, Behavior::Namespace, "namespaces")),
-    with_status(builtin("", "v1", "Pod", "pods", &["po"], true, Behavior::Pod, "pods")),
-    builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, Behavior::Plain, "configmaps"),
-    builtin("", "v1", "Secret", "secrets", &[], true, Behavior::Plain, "secrets"),
-    with_status(builtin("", "v1", "Service", "services", &["svc"], true, Behavior::Service, "services/specs")),
-    builtin("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true, Behavior::Plain, "serviceaccounts"),
-    with_status(builtin("", "v1", "Node", "nodes", &["no"], false, Behavior::Node, "minions")),
-    builtin("", "v1", "Event", "events", &["ev"], true, Behavior::Event, "events"),
-    builtin("events.k8s.io", "v1", "Event", "events", &["ev"], true, Behavior::EventV1, "events"),
-    builtin("coordination.k8s.io", "v1", "Lease", "leases", &[], true, Behavior::Plain, "leases"),
-    with_scale(with_status(builtin("apps", "v1", "Deployment", "deployments", &["deploy"], true, Behavior::Workload, "deployments"))),
-    with_scale(with_status(builtin("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true, Behavior::Workload, "replicasets"))),
-    with_status(builtin("batch", "v1", "Job", "jobs", &[], true, Behavior::Workload, "jobs")),
     with_status(builtin(
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
+        ("", "v1", "Namespace", "namespaces"),
+        &["ns"],
+        false,
+        Behavior::Namespace,
+        "namespaces",
+    )),
+    with_status(builtin(
+        ("", "v1", "Pod", "pods"),
+        &["po"],
+        true,
+        Behavior::Pod,
+        "pods",
+    )),
+    builtin(
+        ("", "v1", "ConfigMap", "configmaps"),
+        &["cm"],
+        true,
+        Behavior::Plain,
+        "configmaps",
+    ),
+    builtin(
+        ("", "v1", "Secret", "secrets"),
+        &[],
+        true,
+        Behavior::Plain,
+        "secrets",
+    ),
+    with_status(builtin(
+        ("", "v1", "Service", "services"),
+        &["svc"],
+        true,
+        Behavior::Service,
+        "services/specs",
+    )),
+    builtin(
+        ("", "v1", "ServiceAccount", "serviceaccounts"),
+        &["sa"],
+        true,
+        Behavior::Plain,
+        "serviceaccounts",
+    ),
+    with_status(builtin(
+        ("", "v1", "Node", "nodes"),
+        &["no"],
+        false,
+        Behavior::Node,
+        "minions",
+    )),
+    builtin(
+        ("", "v1", "Event", "events"),
+        &["ev"],
+        true,
+        Behavior::Event,
+        "events",
+    ),
+    builtin(
+        ("events.k8s.io", "v1", "Event", "events"),
+        &["ev"],
+        true,
+        Behavior::EventV1,
+        "events",
+    ),
+    builtin(
+        ("coordination.k8s.io", "v1", "Lease", "leases"),
+        &[],
+        true,
+        Behavior::Plain,
+        "leases",
+    ),
+    with_scale(with_status(builtin(
+        ("apps", "v1", "Deployment", "deployments"),
+        &["deploy"],
+        true,
+        Behavior::Workload,
+        "deployments",
+    ))),
+    with_scale(with_status(builtin(
+        ("apps", "v1", "ReplicaSet", "replicasets"),
+        &["rs"],
+        true,
+        Behavior::Workload,
+        "replicasets",
+    ))),
+    with_status(builtin(
+        ("batch", "v1", "Job", "jobs"),
+        &[],
+        true,
+        Behavior::Workload,
+        "jobs",
+    )),
+    with_status(builtin(
+        (
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
         &["crd", "crds"],
         false,
         Behavior::CustomResourceDefinition,
@@ -330,7 +408,9 @@ impl Registry {
     /// served set changed.
     pub fn set_custom(&self, crd_name: &str, defs: Vec<ResourceDef>) -> bool {
         let mut custom = self.custom.write();
-        let changed = custom.get(crd_name).is_none_or(|old| !same_defs(old, &defs));
+        let changed = custom
+            .get(crd_name)
+            .is_none_or(|old| !same_defs(old, &defs));
         if changed {
             custom.insert(crd_name.to_string(), defs);
             drop(custom);

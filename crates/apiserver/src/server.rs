@@ -72,7 +72,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(api: Arc<Api>, token: String, limits: Limits, watch: WatchSettings, server_address: String) -> Shared {
+    pub fn new(
+        api: Arc<Api>,
+        token: String,
+        limits: Limits,
+        watch: WatchSettings,
+        server_address: String,
+    ) -> Shared {
         Shared {
             readonly: Semaphore::new(limits.max_readonly_inflight),
             mutating: Semaphore::new(limits.max_mutating_inflight),
@@ -146,9 +152,10 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -264,9 +271,11 @@ async fn dispatch(
         Route::Group(group) => discovery::group(&snapshot, &group)
             .map(|v| json_response(200, v.to_string()))
             .ok_or_else(ApiError::no_route),
-        Route::GroupVersion { group, version } => discovery::resource_list(&snapshot, &group, &version)
-            .map(|v| json_response(200, v.to_string()))
-            .ok_or_else(ApiError::no_route),
+        Route::GroupVersion { group, version } => {
+            discovery::resource_list(&snapshot, &group, &version)
+                .map(|v| json_response(200, v.to_string()))
+                .ok_or_else(ApiError::no_route)
+        }
         Route::OpenApiV2 => {
             let docs = openapi_documents(shared, &snapshot)?;
             let accept = header_str(&req, header::ACCEPT);
@@ -274,17 +283,24 @@ async fn dispatch(
                 let mut response = Response::new(full(docs.v2_protobuf()));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    ),
                 );
                 Ok(response)
             } else {
                 Ok(json_response(200, docs.v2_json()))
             }
         }
-        Route::OpenApiV3Root => Ok(json_response(200, openapi_documents(shared, &snapshot)?.v3_root())),
+        Route::OpenApiV3Root => Ok(json_response(
+            200,
+            openapi_documents(shared, &snapshot)?.v3_root(),
+        )),
         Route::OpenApiV3(path) => {
             let docs = openapi_documents(shared, &snapshot)?;
-            let (bytes, _hash) = docs.v3_group_version(&path).ok_or_else(ApiError::no_route)?;
+            let (bytes, _hash) = docs
+                .v3_group_version(&path)
+                .ok_or_else(ApiError::no_route)?;
             Ok(json_response(200, bytes))
         }
         Route::Resource(path) => resource_request(shared, &snapshot, req, path, accounting).await,
@@ -314,7 +330,10 @@ fn go_arch() -> &'static str {
     }
 }
 
-fn openapi_documents(shared: &Shared, snapshot: &Arc<Snapshot>) -> Result<Arc<openapi::Documents>, ApiError> {
+fn openapi_documents(
+    shared: &Shared,
+    snapshot: &Arc<Snapshot>,
+) -> Result<Arc<openapi::Documents>, ApiError> {
     let mut cached = shared.openapi.lock();
     if let Some((built_from, docs)) = cached.as_ref()
         && Arc::ptr_eq(built_from, snapshot)
@@ -334,7 +353,9 @@ fn openapi_documents(shared: &Shared, snapshot: &Arc<Snapshot>) -> Result<Arc<op
             schema: match &d.schema {
                 Some(schema) => openapi::Schema::Custom(schema.clone()),
                 None if d.behavior == crate::registry::Behavior::CustomResource => {
-                    openapi::Schema::Custom(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))
+                    openapi::Schema::Custom(
+                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                    )
                 }
                 None => openapi::Schema::Builtin,
             },
@@ -348,28 +369,43 @@ fn openapi_documents(shared: &Shared, snapshot: &Arc<Snapshot>) -> Result<Arc<op
     Ok(docs)
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> &'a str {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> &str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, shared.limits.max_body_bytes).collect().await {
+    match Limited::new(body, shared.limits.max_body_bytes)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(format!(
-            "Request entity too large: limit is {}",
-            shared.limits.max_body_bytes
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(format!(
+                "Request entity too large: limit is {}",
+                shared.limits.max_body_bytes
+            )))
+        }
+        Err(err) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {err}"
         ))),
-        Err(err) => Err(ApiError::bad_request(format!("cannot read the request body: {err}"))),
     }
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde::Deserialize::deserialize(&mut deserializer)
-        .map_err(|err| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {err}")))?;
-    deserializer
-        .end()
-        .map_err(|err| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {err}")))?;
+    let value = serde::Deserialize::deserialize(&mut deserializer).map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {err}"
+        ))
+    })?;
+    deserializer.end().map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {err}"
+        ))
+    })?;
     Ok(value)
 }
 
@@ -472,7 +508,10 @@ async fn execute(
         "GET" => {
             let object = api.get(&def, ns, &name).await?;
             match sub {
-                Some("scale") => Ok(json_response(200, scale_view(&def, &object.value).to_string())),
+                Some("scale") => Ok(json_response(
+                    200,
+                    scale_view(&def, &object.value).to_string(),
+                )),
                 _ => Ok(render_one(&object, 200)),
             }
         }
@@ -480,8 +519,13 @@ async fn execute(
             let opts = ListOptions::from_query(&q)?;
             let bytes = api.list(&def, ns, &opts).await?;
             if as_table {
-                let list: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
-                let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+                let list: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let items = list
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let table = table::build(&def, &items, list.get("metadata").cloned(), true);
                 Ok(json_response(200, table.to_string()))
             } else {
@@ -546,18 +590,32 @@ async fn execute(
             let body = read_body(shared, req.into_body()).await?;
             let obj = parse_json(&body)?;
             let written = match sub {
-                Some("scale") => update_scale(api, &def, ns, &name, |scale| {
-                    *scale = obj.clone();
-                    Ok(())
-                })
-                .await?,
-                Some("status") => api.update(&def, ns, &name, obj, WriteScope::Status, dry_run).await?,
-                _ => api.update(&def, ns, &name, obj, WriteScope::Main, dry_run).await?,
+                Some("scale") => {
+                    update_scale(api, &def, ns, &name, |scale| {
+                        *scale = obj.clone();
+                        Ok(())
+                    })
+                    .await?
+                }
+                Some("status") => {
+                    api.update(&def, ns, &name, obj, WriteScope::Status, dry_run)
+                        .await?
+                }
+                _ => {
+                    api.update(&def, ns, &name, obj, WriteScope::Main, dry_run)
+                        .await?
+                }
             };
             if sub == Some("scale") {
-                return Ok(json_response(200, scale_view(&def, &written.object.value).to_string()));
+                return Ok(json_response(
+                    200,
+                    scale_view(&def, &written.object.value).to_string(),
+                ));
             }
-            Ok(render_one(&written.object, if written.created { 201 } else { 200 }))
+            Ok(render_one(
+                &written.object,
+                if written.created { 201 } else { 200 },
+            ))
         }
         "PATCH" => {
             let body = read_body(shared, req.into_body()).await?;
@@ -568,18 +626,47 @@ async fn execute(
                 return Err(ApiError::unsupported_media_type(media));
             }
             let written = match sub {
-                Some("scale") => update_scale(api, &def, ns, &name, |scale| {
-                    let meta = apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
-                    *scale = apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
-                        .map_err(|err| ApiError::bad_request(err.to_string()))?;
-                    Ok(())
-                })
-                .await?,
-                Some("status") => api.patch(&def, ns, &name, patch_type, &body, WriteScope::Status, dry_run).await?,
-                _ => api.patch(&def, ns, &name, patch_type, &body, WriteScope::Main, dry_run).await?,
+                Some("scale") => {
+                    update_scale(api, &def, ns, &name, |scale| {
+                        let meta =
+                            apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
+                        *scale =
+                            apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
+                                .map_err(|err| ApiError::bad_request(err.to_string()))?;
+                        Ok(())
+                    })
+                    .await?
+                }
+                Some("status") => {
+                    api.patch(
+                        &def,
+                        ns,
+                        &name,
+                        patch_type,
+                        &body,
+                        WriteScope::Status,
+                        dry_run,
+                    )
+                    .await?
+                }
+                _ => {
+                    api.patch(
+                        &def,
+                        ns,
+                        &name,
+                        patch_type,
+                        &body,
+                        WriteScope::Main,
+                        dry_run,
+                    )
+                    .await?
+                }
             };
             if sub == Some("scale") {
-                return Ok(json_response(200, scale_view(&def, &written.object.value).to_string()));
+                return Ok(json_response(
+                    200,
+                    scale_view(&def, &written.object.value).to_string(),
+                ));
             }
             Ok(render_one(&written.object, 200))
         }
@@ -595,7 +682,10 @@ async fn execute(
             let list_opts = ListOptions::from_query(&q)?;
             let deleted = api.delete_collection(&def, ns, &list_opts, &opts).await?;
             let revision = api.store.current_revision().await?;
-            Ok(json_response(200, api.encode_items(&def, deleted, revision)))
+            Ok(json_response(
+                200,
+                api.encode_items(&def, deleted, revision),
+            ))
         }
         _ => Err(ApiError::method_not_supported(&def.plural, verb)),
     }
@@ -616,7 +706,10 @@ fn check_subresource(def: &ResourceDef, sub: Option<&str>, verb: &str) -> Result
     if allowed.contains(&verb) {
         Ok(())
     } else {
-        Err(ApiError::method_not_supported(&format!("{}/{sub}", def.plural), verb))
+        Err(ApiError::method_not_supported(
+            &format!("{}/{sub}", def.plural),
+            verb,
+        ))
     }
 }
 
@@ -629,14 +722,26 @@ fn scale_view(def: &ResourceDef, obj: &Value) -> Value {
     let Some(scale) = &def.scale else {
         return Value::Null;
     };
-    let spec = obj.pointer(&pointer_of(&scale.spec_replicas_path)).cloned().unwrap_or(0.into());
-    let status = obj.pointer(&pointer_of(&scale.status_replicas_path)).cloned().unwrap_or(0.into());
+    let spec = obj
+        .pointer(&pointer_of(&scale.spec_replicas_path))
+        .cloned()
+        .unwrap_or(0.into());
+    let status = obj
+        .pointer(&pointer_of(&scale.status_replicas_path))
+        .cloned()
+        .unwrap_or(0.into());
     let selector = match scale.label_selector_path.as_deref() {
-        Some(".status.selector") | None if def.behavior != crate::registry::Behavior::CustomResource => obj
-            .pointer("/spec/selector")
-            .and_then(|s| apimachinery::labels::LabelSelector::from_label_selector_json(s).ok())
-            .map(|s| s.to_string()),
-        Some(path) => obj.pointer(&pointer_of(path)).and_then(Value::as_str).map(str::to_string),
+        Some(".status.selector") | None
+            if def.behavior != crate::registry::Behavior::CustomResource =>
+        {
+            obj.pointer("/spec/selector")
+                .and_then(|s| apimachinery::labels::LabelSelector::from_label_selector_json(s).ok())
+                .map(|s| s.to_string())
+        }
+        Some(path) => obj
+            .pointer(&pointer_of(path))
+            .and_then(Value::as_str)
+            .map(str::to_string),
         None => None,
     };
     let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -677,8 +782,16 @@ async fn update_scale(
         let current_rv = scale.pointer("/metadata/resourceVersion").cloned();
         change(&mut scale)?;
         let requested_rv = scale.pointer("/metadata/resourceVersion").cloned();
-        if requested_rv.as_ref().is_some_and(|rv| !rv.is_null() && rv.as_str() != Some("")) && requested_rv != current_rv {
-            return Err(ApiError::conflict(crate::error::Subject::new(&def.group, &def.plural, name)));
+        if requested_rv
+            .as_ref()
+            .is_some_and(|rv| !rv.is_null() && rv.as_str() != Some(""))
+            && requested_rv != current_rv
+        {
+            return Err(ApiError::conflict(crate::error::Subject::new(
+                &def.group,
+                &def.plural,
+                name,
+            )));
         }
         let replicas = scale
             .pointer("/spec/replicas")
@@ -688,7 +801,11 @@ async fn update_scale(
             return Err(ApiError::invalid(
                 "Scale",
                 crate::error::Subject::new("autoscaling", "Scale", name),
-                vec![crate::error::FieldError::invalid("spec.replicas", &replicas.to_string(), "must be greater than or equal to 0")],
+                vec![crate::error::FieldError::invalid(
+                    "spec.replicas",
+                    &replicas.to_string(),
+                    "must be greater than or equal to 0",
+                )],
             ));
         }
         set_pointer(obj, &spec_pointer, replicas.into());
@@ -715,7 +832,13 @@ fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
 }
 
 /// pods/binding: assigns a pending pod to a node, once.
-async fn bind_pod(api: &Api, def: &ResourceDef, ns: Option<&str>, name: &str, binding: &Value) -> Result<(), ApiError> {
+async fn bind_pod(
+    api: &Api,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    binding: &Value,
+) -> Result<(), ApiError> {
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)

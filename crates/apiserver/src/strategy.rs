@@ -82,7 +82,10 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: Option<&str
     obj["apiVersion"] = def.api_version().into();
     obj["kind"] = def.kind.clone().into();
     let meta = metadata_mut(obj);
-    if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
         && let Some(base) = meta.get("generateName").and_then(Value::as_str)
         && !base.is_empty()
     {
@@ -141,7 +144,10 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: Option<&str
 pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: WriteScope) {
     // The stored form keeps its own apiVersion (a view such as
     // events.k8s.io/v1 was converted before this point).
-    new["apiVersion"] = old.get("apiVersion").cloned().unwrap_or_else(|| def.api_version().into());
+    new["apiVersion"] = old
+        .get("apiVersion")
+        .cloned()
+        .unwrap_or_else(|| def.api_version().into());
     new["kind"] = def.kind.clone().into();
     if scope == WriteScope::Internal {
         bump_generation(def, new, old);
@@ -270,7 +276,9 @@ fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
     match def.behavior {
         Behavior::Namespace => validation::is_dns1123_label(name),
         Behavior::Service => validation::is_dns1035_label(name),
-        Behavior::CustomResourceDefinition | Behavior::CustomResource | Behavior::Event
+        Behavior::CustomResourceDefinition
+        | Behavior::CustomResource
+        | Behavior::Event
         | Behavior::EventV1 => validation::is_path_segment_name(name)
             .into_iter()
             .chain(if name.len() > 253 {
@@ -320,7 +328,10 @@ fn validate_labels(obj: &Value, errors: &mut Vec<FieldError>) {
 }
 
 fn validate_annotations(obj: &Value, errors: &mut Vec<FieldError>) {
-    let Some(annotations) = obj.pointer("/metadata/annotations").and_then(Value::as_object) else {
+    let Some(annotations) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    else {
         return;
     };
     let mut total = 0;
@@ -339,7 +350,10 @@ fn validate_annotations(obj: &Value, errors: &mut Vec<FieldError>) {
 }
 
 fn validate_finalizers(obj: &Value, errors: &mut Vec<FieldError>) {
-    let Some(finalizers) = obj.pointer("/metadata/finalizers").and_then(Value::as_array) else {
+    let Some(finalizers) = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+    else {
         return;
     };
     for (i, f) in finalizers.iter().enumerate() {
@@ -350,7 +364,11 @@ fn validate_finalizers(obj: &Value, errors: &mut Vec<FieldError>) {
                     errors.push(FieldError::invalid(field.clone(), name, msg));
                 }
             }
-            None => errors.push(FieldError::invalid(field, &f.to_string(), "must be a string")),
+            None => errors.push(FieldError::invalid(
+                field,
+                &f.to_string(),
+                "must be a string",
+            )),
         }
     }
 }
@@ -386,7 +404,10 @@ fn validate_pod_spec(spec: Option<&Value>, path: &str, errors: &mut Vec<FieldErr
                     }
                 }
             }
-            if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 errors.push(FieldError::required(format!("{field}.image")));
             }
         }
@@ -407,7 +428,11 @@ fn validate_pod_spec(spec: Option<&Value>, path: &str, errors: &mut Vec<FieldErr
 fn validate_workload(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {
     let template_labels = obj.pointer("/spec/template/metadata/labels");
     if obj.pointer("/spec/template").is_some() {
-        validate_pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec", errors);
+        validate_pod_spec(
+            obj.pointer("/spec/template/spec"),
+            "spec.template.spec",
+            errors,
+        );
     } else {
         errors.push(FieldError::required("spec.template"));
     }
@@ -586,10 +611,10 @@ fn default_workload(def: &ResourceDef, obj: &mut Value) {
                     .map(|t| t.entry("metadata").or_insert_with(|| json!({})))
                     .and_then(Value::as_object_mut)
                 {
-                    let template_labels = template_meta
-                        .entry("labels")
-                        .or_insert_with(|| json!({}));
-                    if let (Some(dst), Some(src)) = (template_labels.as_object_mut(), labels.as_object())
+                    let template_labels =
+                        template_meta.entry("labels").or_insert_with(|| json!({}));
+                    if let (Some(dst), Some(src)) =
+                        (template_labels.as_object_mut(), labels.as_object())
                     {
                         for (k, v) in src {
                             dst.entry(k.clone()).or_insert(v.clone());

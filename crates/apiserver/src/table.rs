@@ -12,7 +12,10 @@ use crate::registry::{Behavior, ResourceDef};
 pub fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|part| {
         let params: Vec<&str> = part.split(';').map(str::trim).collect();
-        params.contains(&"as=Table") && !params.iter().any(|p| p.starts_with("g=") && *p != "g=meta.k8s.io")
+        params.contains(&"as=Table")
+            && !params
+                .iter()
+                .any(|p| p.starts_with("g=") && *p != "g=meta.k8s.io")
     })
 }
 
@@ -66,7 +69,13 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             wide(col("IP")),
             wide(col("Node")),
         ],
-        (Behavior::Node, _) => vec![name_col(), col("Status"), col("Roles"), col("Age"), col("Version")],
+        (Behavior::Node, _) => vec![
+            name_col(),
+            col("Status"),
+            col("Roles"),
+            col("Age"),
+            col("Version"),
+        ],
         (Behavior::Namespace, _) => vec![name_col(), col("Status"), col("Age")],
         (Behavior::Service, _) => vec![
             name_col(),
@@ -109,7 +118,12 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
 /// Builds a Table of `objects` (full objects, as the requested version
 /// shows them). `list_meta` is the list's metadata, or none for a single
 /// object or a watch event.
-pub fn build(def: &ResourceDef, objects: &[Value], list_meta: Option<Value>, headers: bool) -> Value {
+pub fn build(
+    def: &ResourceDef,
+    objects: &[Value],
+    list_meta: Option<Value>,
+    headers: bool,
+) -> Value {
     let custom = def.behavior == Behavior::CustomResource;
     let column_definitions: Vec<Value> = if custom {
         custom_columns(def)
@@ -124,7 +138,11 @@ pub fn build(def: &ResourceDef, objects: &[Value], list_meta: Option<Value>, hea
     let rows: Vec<Value> = objects
         .iter()
         .map(|obj| {
-            let cells = if custom { custom_cells(def, obj) } else { cells(def, obj) };
+            let cells = if custom {
+                custom_cells(def, obj)
+            } else {
+                cells(def, obj)
+            };
             json!({
                 "cells": cells,
                 "object": {
@@ -148,9 +166,13 @@ pub fn build(def: &ResourceDef, objects: &[Value], list_meta: Option<Value>, hea
 }
 
 fn custom_columns(def: &ResourceDef) -> Vec<Value> {
-    let mut cols = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0})];
+    let mut cols = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
+    ];
     if def.printer_columns.is_empty() {
-        cols.push(json!({"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}));
+        cols.push(
+            json!({"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}),
+        );
     }
     for c in &def.printer_columns {
         cols.push(json!({"name": c.name, "type": c.type_, "format": "", "description": c.description, "priority": c.priority}));
@@ -210,15 +232,27 @@ pub fn human_duration(seconds: i64) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+        if s % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", s % 60)
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
     } else if h < 24 * 365 * 2 {
         format!("{d}d")
     } else {
@@ -235,10 +269,17 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             let ready = obj
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")))
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                })
                 .and_then(|c| c.get("status").and_then(Value::as_str))
                 == Some("True");
-            let mut status = if ready { "Ready".to_string() } else { "NotReady".to_string() };
+            let mut status = if ready {
+                "Ready".to_string()
+            } else {
+                "NotReady".to_string()
+            };
             if obj.pointer("/spec/unschedulable") == Some(&Value::Bool(true)) {
                 status.push_str(",SchedulingDisabled");
             }
@@ -260,7 +301,11 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                 text(obj, "/status/nodeInfo/kubeletVersion").into(),
             ]
         }
-        (Behavior::Namespace, _) => vec![name.into(), text(obj, "/status/phase").into(), created.into()],
+        (Behavior::Namespace, _) => vec![
+            name.into(),
+            text(obj, "/status/phase").into(),
+            created.into(),
+        ],
         (Behavior::Service, _) => {
             let ports: Vec<String> = obj
                 .pointer("/spec/ports")
@@ -283,7 +328,12 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
         }
         (Behavior::Workload, "Deployment") => vec![
             name.into(),
-            format!("{}/{}", int(obj, "/status/readyReplicas"), int(obj, "/spec/replicas")).into(),
+            format!(
+                "{}/{}",
+                int(obj, "/status/readyReplicas"),
+                int(obj, "/spec/replicas")
+            )
+            .into(),
             int(obj, "/status/updatedReplicas").into(),
             int(obj, "/status/availableReplicas").into(),
             created.into(),
@@ -345,7 +395,12 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                 .filter_map(|p| obj.pointer(p).and_then(Value::as_object))
                 .map(|m| m.len())
                 .sum::<usize>();
-            vec![name.into(), text(obj, "/type").into(), count.into(), created.into()]
+            vec![
+                name.into(),
+                text(obj, "/type").into(),
+                count.into(),
+                created.into(),
+            ]
         }
         (Behavior::Plain, "Lease") => vec![
             name.into(),
@@ -387,12 +442,17 @@ fn pod_cells(obj: &Value, name: String, created: String) -> Vec<Value> {
     let init_total = init_statuses.len();
     let mut initializing = false;
     for (i, s) in init_statuses.iter().enumerate() {
-        let exit = s.pointer("/state/terminated/exitCode").and_then(Value::as_i64);
+        let exit = s
+            .pointer("/state/terminated/exitCode")
+            .and_then(Value::as_i64);
         if exit == Some(0) {
             continue;
         }
         initializing = true;
-        reason = if let Some(r) = s.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        reason = if let Some(r) = s
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             format!("Init:{r}")
         } else if let Some(code) = exit {
             format!("Init:ExitCode:{code}")
@@ -411,7 +471,10 @@ fn pod_cells(obj: &Value, name: String, created: String) -> Vec<Value> {
         for s in statuses.iter().rev() {
             if let Some(r) = s.pointer("/state/waiting/reason").and_then(Value::as_str) {
                 reason = r.to_string();
-            } else if let Some(r) = s.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            } else if let Some(r) = s
+                .pointer("/state/terminated/reason")
+                .and_then(Value::as_str)
+            {
                 reason = r.to_string();
             }
         }
@@ -440,7 +503,9 @@ mod tests {
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
         ));
         assert!(!wants_table("application/json"));
-        assert!(!wants_table("application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io"));
+        assert!(!wants_table(
+            "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io"
+        ));
     }
 
     #[test]

@@ -49,11 +49,18 @@ impl TlsMaterial {
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec!["localhost".to_string(), "kubernetes".to_string(), "kubernetes.default.svc".to_string()])?;
+        let mut params = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default.svc".to_string(),
+        ])?;
         params
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");
-        let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
+        let mut ips: Vec<IpAddr> = vec![
+            "127.0.0.1".parse().expect("literal"),
+            "::1".parse().expect("literal"),
+        ];
         ips.extend(extra_ips.iter().copied().filter(|ip| !ip.is_unspecified()));
         for ip in ips {
             params.subject_alt_names.push(SanType::IpAddress(ip));

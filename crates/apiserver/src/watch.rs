@@ -84,7 +84,10 @@ pub async fn start(
         (Some(false), None | Some("0")) => Plan::Now,
         (Some(true), Some(rv)) if rv != "0" => {
             cache
-                .wait_for(crate::query::parse_resource_version(rv)?, Duration::from_secs(3))
+                .wait_for(
+                    crate::query::parse_resource_version(rv)?,
+                    Duration::from_secs(3),
+                )
                 .await?;
             Plan::CachedState
         }
@@ -161,7 +164,13 @@ pub async fn start(
             };
             tokio::spawn(async move {
                 writer
-                    .run(initial, cache_watch, initial_events_end, timeout, bookmark_interval)
+                    .run(
+                        initial,
+                        cache_watch,
+                        initial_events_end,
+                        timeout,
+                        bookmark_interval,
+                    )
                     .await;
                 on_end();
             });
@@ -239,7 +248,11 @@ impl Writer {
         }
     }
 
-    async fn send_event(&mut self, filter: &Filter<'_>, event: &crate::watchcache::CachedEvent) -> bool {
+    async fn send_event(
+        &mut self,
+        filter: &Filter<'_>,
+        event: &crate::watchcache::CachedEvent,
+    ) -> bool {
         self.last_revision = self.last_revision.max(event.revision());
         let now = filter.matches(&event.object.value);
         let before = event

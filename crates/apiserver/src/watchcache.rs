@@ -37,7 +37,11 @@ impl CachedObject {
         let mut value: Value = serde_json::from_slice(&kv.value).map_err(|err| {
             ApiError::internal(format!("object {} is not valid JSON: {err}", kv.key))
         })?;
-        Ok(Self::from_value(kv.key.clone(), kv.mod_revision, &mut value))
+        Ok(Self::from_value(
+            kv.key.clone(),
+            kv.mod_revision,
+            &mut value,
+        ))
     }
 
     /// Stamps a revision into an object and encodes it.
@@ -457,7 +461,10 @@ impl WatchCache {
         let mut targets: Vec<u64> = state.unindexed.iter().copied().collect();
         let new_index = self.index_of(&event.object);
         let old_index = event.prev.as_deref().and_then(|p| self.index_of(p));
-        for value in [new_index.as_ref(), old_index.as_ref()].into_iter().flatten() {
+        for value in [new_index.as_ref(), old_index.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(ids) = state.by_index.get(value) {
                 targets.extend(ids.iter().copied());
             }

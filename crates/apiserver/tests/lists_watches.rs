@@ -18,7 +18,13 @@ fn configmap(name: &str, labels: serde_json::Value) -> ConfigMap {
 }
 
 async fn names(api: &Api<ConfigMap>, lp: &ListParams) -> Vec<String> {
-    api.list(lp).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect()
+    api.list(lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect()
 }
 
 #[tokio::test]
@@ -30,7 +36,9 @@ async fn label_and_field_selectors() {
         ("b", json!({"env": "dev", "tier": "web"})),
         ("c", json!({"env": "test"})),
     ] {
-        api.create(&PostParams::default(), &configmap(name, labels)).await.unwrap();
+        api.create(&PostParams::default(), &configmap(name, labels))
+            .await
+            .unwrap();
     }
     let cases = [
         ("env=prod", vec!["a"]),
@@ -43,14 +51,35 @@ async fn label_and_field_selectors() {
         ("tier=web,env!=dev", vec!["a"]),
     ];
     for (selector, expected) in cases {
-        assert_eq!(names(&api, &ListParams::default().labels(selector)).await, expected, "{selector}");
+        assert_eq!(
+            names(&api, &ListParams::default().labels(selector)).await,
+            expected,
+            "{selector}"
+        );
     }
-    assert_eq!(names(&api, &ListParams::default().fields("metadata.name=b")).await, ["b"]);
-    assert_eq!(names(&api, &ListParams::default().fields("metadata.name!=b")).await, ["a", "c"]);
+    assert_eq!(
+        names(&api, &ListParams::default().fields("metadata.name=b")).await,
+        ["b"]
+    );
+    assert_eq!(
+        names(&api, &ListParams::default().fields("metadata.name!=b")).await,
+        ["a", "c"]
+    );
     let all: Api<ConfigMap> = Api::all(ts.client.clone());
-    assert_eq!(names(&all, &ListParams::default().fields("metadata.namespace=default")).await.len(), 3);
+    assert_eq!(
+        names(
+            &all,
+            &ListParams::default().fields("metadata.namespace=default")
+        )
+        .await
+        .len(),
+        3
+    );
     let unsupported = status_of(api.list(&ListParams::default().fields("data.k=v")).await);
-    assert_eq!((unsupported.code, unsupported.message.as_str()), (400, "field label not supported: data.k"));
+    assert_eq!(
+        (unsupported.code, unsupported.message.as_str()),
+        (400, "field label not supported: data.k")
+    );
     let invalid = status_of(api.list(&ListParams::default().labels("a in (")).await);
     assert_eq!((invalid.code, invalid.reason.as_str()), (400, "BadRequest"));
 
@@ -72,6 +101,50 @@ async fn label_and_field_selectors() {
         .filter_map(|p| p.metadata.name)
         .collect();
     assert_eq!(on_n1, ["p1"]);
+    let pod_names = |lp: ListParams| {
+        let pods = Api::<Pod>::all(ts.client.clone());
+        async move {
+            pods.list(&lp)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        pod_names(ListParams::default().fields("spec.nodeName!=n1")).await,
+        ["p2"]
+    );
+    assert_eq!(
+        pod_names(ListParams::default().fields("status.phase=Pending")).await,
+        ["p1", "p2"]
+    );
+    assert!(
+        pod_names(ListParams::default().fields("status.phase=Running"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        pod_names(ListParams::default().fields("metadata.namespace=default,metadata.name=p2"))
+            .await,
+        ["p2"]
+    );
+    assert!(
+        pod_names(ListParams::default().fields("metadata.namespace=other"))
+            .await
+            .is_empty()
+    );
+    let unsupported = status_of(
+        pods.list(&ListParams::default().fields("spec.hostname=x"))
+            .await,
+    );
+    assert_eq!(
+        (unsupported.code, unsupported.reason.as_str()),
+        (400, "BadRequest")
+    );
+    ts.stop().await;
 }
 
 #[tokio::test]
@@ -81,7 +154,13 @@ async fn pagination_over_a_consistent_snapshot() {
     futures::stream::iter(0..2500)
         .map(|i| {
             let api = api.clone();
-            async move { api.create(&PostParams::default(), &configmap(&format!("cm-{i:04}"), json!({}))).await }
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &configmap(&format!("cm-{i:04}"), json!({})),
+                )
+                .await
+            }
         })
         .buffer_unordered(32)
         .try_collect::<Vec<_>>()
@@ -99,18 +178,32 @@ async fn pagination_over_a_consistent_snapshot() {
         let page = api.list(&lp).await.unwrap();
         pages += 1;
         let rv = page.metadata.resource_version.clone();
-        assert_eq!(*first_rv.get_or_insert(rv.clone()), rv, "every page is read at the first page's revision");
+        assert_eq!(
+            *first_rv.get_or_insert(rv.clone()),
+            rv,
+            "every page is read at the first page's revision"
+        );
         seen.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => {
-                assert_eq!(page.metadata.remaining_item_count, Some(2500 - seen.len() as i64));
+                assert_eq!(
+                    page.metadata.remaining_item_count,
+                    Some(2500 - seen.len() as i64)
+                );
                 token = Some(t);
             }
             _ => break,
         }
         // Writes between pages must not show up in this list.
-        api.create(&PostParams::default(), &configmap(&format!("late-{pages}"), json!({}))).await.unwrap();
-        api.delete(&format!("cm-{:04}", 2499 - pages), &Default::default()).await.unwrap();
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("late-{pages}"), json!({})),
+        )
+        .await
+        .unwrap();
+        api.delete(&format!("cm-{:04}", 2499 - pages), &Default::default())
+            .await
+            .unwrap();
     }
     assert_eq!(pages, 5);
     let expected: Vec<String> = (0..2500).map(|i| format!("cm-{i:04}")).collect();
@@ -118,34 +211,86 @@ async fn pagination_over_a_consistent_snapshot() {
 
     let first = api.list(&ListParams::default().limit(10)).await.unwrap();
     let token = first.metadata.continue_.unwrap();
-    api.create(&PostParams::default(), &configmap("after-token", json!({}))).await.unwrap();
+    api.create(&PostParams::default(), &configmap("after-token", json!({})))
+        .await
+        .unwrap();
     let current = ts.server.store().current_revision().await.unwrap();
     ts.server.store().compact(current).await.unwrap();
-    let expired = status_of(api.list(&ListParams::default().limit(10).continue_token(&token)).await);
+    let expired = status_of(
+        api.list(&ListParams::default().limit(10).continue_token(&token))
+            .await,
+    );
     assert_eq!((expired.code, expired.reason.as_str()), (410, "Expired"));
-    let garbage = status_of(api.list(&ListParams::default().limit(10).continue_token("bm90LWEtdG9rZW4=")).await);
+    let garbage = status_of(
+        api.list(
+            &ListParams::default()
+                .limit(10)
+                .continue_token("bm90LWEtdG9rZW4="),
+        )
+        .await,
+    );
     assert_eq!(garbage.code, 400);
+    ts.stop().await;
 }
 
 #[tokio::test]
 async fn list_resource_version_semantics() {
     let ts = TestServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    api.create(&PostParams::default(), &configmap("old", json!({}))).await.unwrap();
-    let before = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    api.create(&PostParams::default(), &configmap("new", json!({}))).await.unwrap();
+    api.create(&PostParams::default(), &configmap("old", json!({})))
+        .await
+        .unwrap();
+    let before = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    api.create(&PostParams::default(), &configmap("new", json!({})))
+        .await
+        .unwrap();
 
-    let exact = api.list(&ListParams::default().at(&before).matching(VersionMatch::Exact)).await.unwrap();
-    assert_eq!(exact.metadata.resource_version.as_deref(), Some(before.as_str()));
-    assert_eq!(exact.items.len(), 1, "the old state is visible at an exact revision");
-    let not_older = api.list(&ListParams::default().at(&before).matching(VersionMatch::NotOlderThan)).await.unwrap();
+    let exact = api
+        .list(
+            &ListParams::default()
+                .at(&before)
+                .matching(VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        exact.metadata.resource_version.as_deref(),
+        Some(before.as_str())
+    );
+    assert_eq!(
+        exact.items.len(),
+        1,
+        "the old state is visible at an exact revision"
+    );
+    let not_older = api
+        .list(
+            &ListParams::default()
+                .at(&before)
+                .matching(VersionMatch::NotOlderThan),
+        )
+        .await
+        .unwrap();
     assert_eq!(not_older.items.len(), 2);
     let any = api.list(&ListParams::default().match_any()).await.unwrap();
     assert!(any.items.len() <= 2 && !any.items.is_empty());
-    let future = status_of(api.list(&ListParams::default().at("999999").matching(VersionMatch::NotOlderThan)).await);
+    let future = status_of(
+        api.list(
+            &ListParams::default()
+                .at("999999")
+                .matching(VersionMatch::NotOlderThan),
+        )
+        .await,
+    );
     assert_eq!(future.code, 504);
     let invalid = status_of(api.list(&ListParams::default().at("abc")).await);
     assert_eq!(invalid.code, 400);
+    ts.stop().await;
 }
 
 async fn next_event(
@@ -172,66 +317,176 @@ fn name_of(event: &WatchEvent<ConfigMap>) -> (&'static str, String) {
 async fn watch_resumes_from_a_resource_version_and_from_now() {
     let ts = TestServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    let first = api.create(&PostParams::default(), &configmap("w1", json!({}))).await.unwrap();
-    let rv = first.metadata.resource_version.unwrap();
-    api.create(&PostParams::default(), &configmap("w2", json!({"x": "1"}))).await.unwrap();
-    api.delete("w1", &Default::default()).await.unwrap();
-
-    let mut resumed = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    assert_eq!(name_of(&next_event(&mut resumed).await), ("ADDED", "w2".into()));
-    assert_eq!(name_of(&next_event(&mut resumed).await), ("DELETED", "w1".into()));
-
-    let mut from_zero = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
-    assert_eq!(name_of(&next_event(&mut from_zero).await), ("ADDED", "w2".into()), "current state first");
-    let mut selected = api.watch(&WatchParams::default().labels("x=1"), "0").await.unwrap().boxed();
-    assert_eq!(name_of(&next_event(&mut selected).await), ("ADDED", "w2".into()));
-
-    api.create(&PostParams::default(), &configmap("w3", json!({}))).await.unwrap();
-    assert_eq!(name_of(&next_event(&mut resumed).await), ("ADDED", "w3".into()));
-    assert_eq!(name_of(&next_event(&mut from_zero).await), ("ADDED", "w3".into()));
-    // Leaving the selector is a DELETED for a selecting watch.
-    api.patch("w2", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"labels": {"x": "2"}}})))
+    let first = api
+        .create(&PostParams::default(), &configmap("w1", json!({})))
         .await
         .unwrap();
-    assert_eq!(name_of(&next_event(&mut selected).await), ("DELETED", "w2".into()));
+    let rv = first.metadata.resource_version.unwrap();
+    api.create(&PostParams::default(), &configmap("w2", json!({"x": "1"})))
+        .await
+        .unwrap();
+    api.delete("w1", &Default::default()).await.unwrap();
+
+    let mut resumed = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(
+        name_of(&next_event(&mut resumed).await),
+        ("ADDED", "w2".into())
+    );
+    assert_eq!(
+        name_of(&next_event(&mut resumed).await),
+        ("DELETED", "w1".into())
+    );
+
+    let mut from_zero = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(
+        name_of(&next_event(&mut from_zero).await),
+        ("ADDED", "w2".into()),
+        "current state first"
+    );
+    let mut selected = api
+        .watch(&WatchParams::default().labels("x=1"), "0")
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(
+        name_of(&next_event(&mut selected).await),
+        ("ADDED", "w2".into())
+    );
+
+    api.create(&PostParams::default(), &configmap("w3", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        name_of(&next_event(&mut resumed).await),
+        ("ADDED", "w3".into())
+    );
+    assert_eq!(
+        name_of(&next_event(&mut from_zero).await),
+        ("ADDED", "w3".into())
+    );
+    // Leaving the selector is a DELETED for a selecting watch.
+    api.patch(
+        "w2",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"labels": {"x": "2"}}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        name_of(&next_event(&mut selected).await),
+        ("DELETED", "w2".into())
+    );
+    ts.stop().await;
 }
 
 #[tokio::test]
 async fn bookmarks_timeouts_and_gone() {
     let ts = TestServer::with_small_watch_cache().await;
     let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    let created = api.create(&PostParams::default(), &configmap("b", json!({}))).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &configmap("b", json!({})))
+        .await
+        .unwrap();
     let rv = created.metadata.resource_version.unwrap();
 
-    let mut bookmarks = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut bookmarks = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match next_event(&mut bookmarks).await {
-        WatchEvent::Bookmark(b) => assert!(b.metadata.resource_version.parse::<i64>().unwrap() >= rv.parse::<i64>().unwrap()),
+        WatchEvent::Bookmark(b) => assert!(
+            b.metadata.resource_version.parse::<i64>().unwrap() >= rv.parse::<i64>().unwrap()
+        ),
         other => panic!("expected a bookmark, got {other:?}"),
     }
 
     let started = std::time::Instant::now();
-    let mut short = api.watch(&WatchParams::default().timeout(1).disable_bookmarks(), &rv).await.unwrap().boxed();
-    let ended = tokio::time::timeout(WAIT, short.next()).await.expect("the watch ends by itself");
+    let mut short = api
+        .watch(&WatchParams::default().timeout(1).disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let ended = tokio::time::timeout(WAIT, short.next())
+        .await
+        .expect("the watch ends by itself");
     assert!(ended.is_none(), "no events, then the end of the stream");
     assert!(started.elapsed() >= Duration::from_millis(900));
 
     for i in 0..60 {
-        api.create(&PostParams::default(), &configmap(&format!("fill-{i}"), json!({}))).await.unwrap();
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("fill-{i}"), json!({})),
+        )
+        .await
+        .unwrap();
     }
-    let mut too_old = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut too_old = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match next_event(&mut too_old).await {
         WatchEvent::Error(status) => {
-            assert_eq!((status.code, status.reason.as_str()), (410, "Gone"));
+            // Upstream's watch cache and etcd watcher both answer
+            // NewResourceExpired.
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+            assert!(
+                status.message.starts_with("too old resource version: "),
+                "{}",
+                status.message
+            );
         }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
+    assert!(
+        tokio::time::timeout(WAIT, too_old.next())
+            .await
+            .expect("the watch ends after its error")
+            .is_none(),
+        "the ERROR event is the last one"
+    );
+
+    // After a compaction the old revision is gone from the store as well:
+    // an exact list and a watch from it are both 410.
+    let current = ts.server.store().current_revision().await.unwrap();
+    ts.server.store().compact(current).await.unwrap();
+    let list = status_of(
+        api.list(&ListParams::default().at(&rv).matching(VersionMatch::Exact))
+            .await,
+    );
+    assert_eq!((list.code, list.reason.as_str()), (410, "Expired"));
+    let mut compacted = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match next_event(&mut compacted).await {
+        WatchEvent::Error(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
+        }
+        other => panic!("expected a 410 ERROR event after compaction, got {other:?}"),
+    }
+    ts.stop().await;
 }
 
 #[tokio::test]
 async fn node_name_watches_only_see_their_pods() {
     let ts = TestServer::start().await;
     let pods: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
-    let mut n1 = pods.watch(&WatchParams::default().fields("spec.nodeName=n1"), "0").await.unwrap().boxed();
+    let mut n1 = pods
+        .watch(&WatchParams::default().fields("spec.nodeName=n1"), "0")
+        .await
+        .unwrap()
+        .boxed();
     for (name, node) in [("x", "n2"), ("y", "n1")] {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": name},
@@ -240,11 +495,16 @@ async fn node_name_watches_only_see_their_pods() {
         .unwrap();
         pods.create(&PostParams::default(), &pod).await.unwrap();
     }
-    let event = tokio::time::timeout(WAIT, n1.next()).await.unwrap().unwrap().unwrap();
+    let event = tokio::time::timeout(WAIT, n1.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match event {
         WatchEvent::Added(p) => assert_eq!(p.metadata.name.as_deref(), Some("y")),
         other => panic!("expected y ADDED, got {other:?}"),
     }
+    ts.stop().await;
 }
 
 #[tokio::test]
@@ -252,28 +512,46 @@ async fn runtime_watchers_reach_init_done_with_both_list_strategies() {
     let ts = TestServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     for i in 0..3 {
-        api.create(&PostParams::default(), &configmap(&format!("r{i}"), json!({}))).await.unwrap();
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("r{i}"), json!({})),
+        )
+        .await
+        .unwrap();
     }
-    for config in [watcher::Config::default().page_size(2), watcher::Config::default().streaming_lists()] {
+    for config in [
+        watcher::Config::default().page_size(2),
+        watcher::Config::default().streaming_lists(),
+    ] {
         let mut stream = watcher(api.clone(), config).boxed();
         let mut initial = 0;
         loop {
-            match tokio::time::timeout(WAIT, stream.next()).await.expect("watcher progress").unwrap().unwrap() {
+            match tokio::time::timeout(WAIT, stream.next())
+                .await
+                .expect("watcher progress")
+                .unwrap()
+                .unwrap()
+            {
                 watcher::Event::InitApply(_) => initial += 1,
                 watcher::Event::InitDone => break,
                 _ => {}
             }
         }
         assert_eq!(initial, 3);
-        api.create(&PostParams::default(), &configmap(&format!("after-{initial}-{}", rand_suffix()), json!({}))).await.unwrap();
-        loop {
-            match tokio::time::timeout(WAIT, stream.next()).await.expect("watcher event").unwrap().unwrap() {
-                watcher::Event::Apply(c) => {
-                    assert!(c.metadata.name.unwrap().starts_with("after-"));
-                    break;
-                }
-                other => panic!("unexpected {other:?}"),
-            }
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("after-{initial}-{}", rand_suffix()), json!({})),
+        )
+        .await
+        .unwrap();
+        match tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("watcher event")
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::Apply(c) => assert!(c.metadata.name.unwrap().starts_with("after-")),
+            other => panic!("unexpected {other:?}"),
         }
         for c in api.list(&ListParams::default()).await.unwrap().items {
             let name = c.metadata.name.unwrap();
@@ -282,73 +560,12 @@ async fn runtime_watchers_reach_init_done_with_both_list_strategies() {
             }
         }
     }
+    ts.stop().await;
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-#[tokio::test]
-async fn http_surface_health_auth_version_metrics_and_limits() {
-    let ts = TestServer::start().await;
-    let anonymous = ts.anonymous_client();
-    for path in ["/healthz", "/livez", "/readyz"] {
-        let (code, _) = ts.raw(&anonymous, http::Request::get(path).body(Vec::new()).unwrap()).await;
-        assert_eq!(code, 200, "{path} answers anonymous probes");
-    }
-    let (code, body) = ts.raw(&anonymous, http::Request::get("/api/v1/namespaces").body(Vec::new()).unwrap()).await;
-    assert_eq!((code, body["reason"].as_str()), (401, Some("Unauthorized")));
-
-    let version = ts.client.apiserver_version().await.unwrap();
-    assert_eq!((version.major.as_str(), version.minor.as_str()), ("1", "33"));
-
-    let (code, body) = ts.raw(&ts.client, http::Request::get("/api/v1/nothings").body(Vec::new()).unwrap()).await;
-    assert_eq!((code, body["kind"].as_str(), body["reason"].as_str()), (404, Some("Status"), Some("NotFound")));
-    let (code, body) = ts
-        .raw(
-            &ts.client,
-            http::Request::post("/api/v1/namespaces/default/configmaps")
-                .header("content-type", "application/json")
-                .body(b"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}".to_vec())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(code, 400, "a kind that does not match the path: {body}");
-    let huge = format!("{{\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"x\":\"{}\"}}}}", "a".repeat(4 << 20));
-    let (code, body) = ts
-        .raw(
-            &ts.client,
-            http::Request::post("/api/v1/namespaces/default/configmaps")
-                .header("content-type", "application/json")
-                .body(huge.into_bytes())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(code, 413, "{body}");
-    let large = format!("{{\"metadata\":{{\"name\":\"large\"}},\"data\":{{\"x\":\"{}\"}}}}", "a".repeat(2 << 20));
-    let (code, _) = ts
-        .raw(
-            &ts.client,
-            http::Request::post("/api/v1/namespaces/default/configmaps")
-                .header("content-type", "application/json")
-                .body(large.into_bytes())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(code, 413, "objects over 1.5 MiB are refused");
-
-    let configmaps: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    let _open_watch = configmaps.watch(&WatchParams::default(), "0").await.unwrap();
-    let (code, metrics) = ts.raw(&ts.client, http::Request::get("/metrics").body(Vec::new()).unwrap()).await;
-    assert_eq!(code, 200);
-    let text = metrics.as_str().expect("metrics are text");
-    for name in [
-        "apiserver_request_total{",
-        "apiserver_request_duration_seconds_bucket{",
-        "apiserver_current_inflight_requests",
-        "apiserver_registered_watchers",
-    ] {
-        assert!(text.contains(name), "/metrics lacks {name}");
-    }
-    assert!(text.contains("verb=\"POST\",group=\"\",version=\"v1\",resource=\"configmaps\",subresource=\"\",code=\"413\""), "{text}");
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }

@@ -40,7 +40,11 @@ impl Serve {
             false
         })
         .await;
-        assert_eq!(ready, Ok(true), "kstress serve did not report that it listens");
+        assert_eq!(
+            ready,
+            Ok(true),
+            "kstress serve did not report that it listens"
+        );
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Serve { _child: child, dir }
     }
@@ -84,7 +88,8 @@ impl Serve {
         let mut full = args.to_vec();
         full.extend(["-o", "json"]);
         let out = self.ok(&full).await;
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("kubectl {args:?}: not JSON ({err}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|err| panic!("kubectl {args:?}: not JSON ({err}): {out}"))
     }
 }
 
@@ -112,29 +117,76 @@ async fn imperative_and_declarative_object_lifecycle() {
     let serve = Serve::start().await;
     serve.ok(&["create", "namespace", "demo"]).await;
     serve
-        .ok(&["-n", "demo", "create", "configmap", "hello", "--from-literal=greeting=hi"])
+        .ok(&[
+            "-n",
+            "demo",
+            "create",
+            "configmap",
+            "hello",
+            "--from-literal=greeting=hi",
+        ])
         .await;
-    let cm = serve.json(&["-n", "demo", "get", "configmap", "hello"]).await;
+    let cm = serve
+        .json(&["-n", "demo", "get", "configmap", "hello"])
+        .await;
     assert_eq!(cm["data"]["greeting"], "hi");
 
     let manifest = write(serve.dir.path(), "pod.yaml", POD);
     let applied = serve
-        .ok(&["-n", "demo", "apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .ok(&[
+            "-n",
+            "demo",
+            "apply",
+            "-f",
+            manifest.to_str().expect("utf-8 path"),
+        ])
         .await;
     assert!(applied.contains("pod/web created"), "{applied}");
     let pods = serve.json(&["-n", "demo", "get", "pods"]).await;
     assert_eq!(pods["items"][0]["metadata"]["name"], "web");
-    assert_eq!(pods["items"][0]["spec"]["containers"][0]["image"], "busybox");
+    assert_eq!(
+        pods["items"][0]["spec"]["containers"][0]["image"],
+        "busybox"
+    );
 
     let table = serve.ok(&["-n", "demo", "get", "pods"]).await;
-    let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{table}");
-    assert!(table.lines().nth(1).is_some_and(|row| row.starts_with("web ") && row.contains("0/1")), "{table}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.starts_with("web ") && row.contains("0/1")),
+        "{table}"
+    );
 
-    serve.ok(&["-n", "demo", "label", "pod", "web", "tier=front"]).await;
-    serve.ok(&["-n", "demo", "annotate", "pod", "web", "note=hello"]).await;
     serve
-        .ok(&["-n", "demo", "patch", "pod", "web", "--type", "merge", "-p", r#"{"metadata":{"labels":{"patched":"yes"}}}"#])
+        .ok(&["-n", "demo", "label", "pod", "web", "tier=front"])
+        .await;
+    serve
+        .ok(&["-n", "demo", "annotate", "pod", "web", "note=hello"])
+        .await;
+    serve
+        .ok(&[
+            "-n",
+            "demo",
+            "patch",
+            "pod",
+            "web",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"patched":"yes"}}}"#,
+        ])
         .await;
     let pod = serve.json(&["-n", "demo", "get", "pod", "web"]).await;
     assert_eq!(pod["metadata"]["labels"]["tier"], "front");
@@ -143,14 +195,26 @@ async fn imperative_and_declarative_object_lifecycle() {
     assert_eq!(pod["metadata"]["annotations"]["note"], "hello");
 
     let reapplied = serve
-        .ok(&["-n", "demo", "apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .ok(&[
+            "-n",
+            "demo",
+            "apply",
+            "-f",
+            manifest.to_str().expect("utf-8 path"),
+        ])
         .await;
-    assert!(reapplied.contains("pod/web unchanged") || reapplied.contains("pod/web configured"), "{reapplied}");
+    assert!(
+        reapplied.contains("pod/web unchanged") || reapplied.contains("pod/web configured"),
+        "{reapplied}"
+    );
 
     serve.ok(&["-n", "demo", "delete", "pod", "web"]).await;
     let (found, _, stderr) = serve.run(&["-n", "demo", "get", "pod", "web"]).await;
     assert!(!found);
-    assert!(stderr.contains("NotFound") || stderr.contains("not found"), "{stderr}");
+    assert!(
+        stderr.contains("NotFound") || stderr.contains("not found"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +222,14 @@ async fn watch_prints_the_first_event() {
     let serve = Serve::start().await;
     serve.ok(&["create", "namespace", "watched"]).await;
     let mut watch = serve
-        .command(&["-n", "watched", "get", "configmaps", "--watch", "--output-watch-events"])
+        .command(&[
+            "-n",
+            "watched",
+            "get",
+            "configmaps",
+            "--watch",
+            "--output-watch-events",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -166,7 +237,16 @@ async fn watch_prints_the_first_event() {
     let mut lines = BufReader::new(watch.stdout.take().expect("piped stdout")).lines();
     // The watch starts from the list kubectl prints first; a create after it
     // must arrive as an event.
-    serve.ok(&["-n", "watched", "create", "configmap", "first", "--from-literal=a=b"]).await;
+    serve
+        .ok(&[
+            "-n",
+            "watched",
+            "create",
+            "configmap",
+            "first",
+            "--from-literal=a=b",
+        ])
+        .await;
     let line = tokio::time::timeout(TIMEOUT, async {
         while let Some(line) = lines.next_line().await.expect("read watch output") {
             if line.contains("first") {
@@ -185,16 +265,27 @@ async fn watch_prints_the_first_event() {
 async fn discovery_version_and_explain() {
     let serve = Serve::start().await;
     let resources = serve.ok(&["api-resources"]).await;
-    for expected in ["pods", "deployments", "customresourcedefinitions", "leases", "jobs"] {
+    for expected in [
+        "pods",
+        "deployments",
+        "customresourcedefinitions",
+        "leases",
+        "jobs",
+    ] {
         assert!(
-            resources.lines().any(|l| l.split_whitespace().next() == Some(expected)),
+            resources
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(expected)),
             "api-resources lacks {expected}:\n{resources}"
         );
     }
     let version = serve.ok(&["version"]).await;
     assert!(version.contains("Server Version: v1.33"), "{version}");
     let explained = serve.ok(&["explain", "pods.spec.containers"]).await;
-    assert!(explained.contains("KIND:") && explained.contains("Pod"), "{explained}");
+    assert!(
+        explained.contains("KIND:") && explained.contains("Pod"),
+        "{explained}"
+    );
     assert!(explained.contains("containers"), "{explained}");
 }
 
@@ -202,17 +293,46 @@ async fn discovery_version_and_explain() {
 async fn deleting_a_namespace_removes_its_content() {
     let serve = Serve::start().await;
     serve.ok(&["create", "namespace", "doomed"]).await;
-    serve.ok(&["-n", "doomed", "create", "configmap", "c1", "--from-literal=a=b"]).await;
-    serve.ok(&["-n", "doomed", "create", "secret", "generic", "s1", "--from-literal=a=b"]).await;
+    serve
+        .ok(&[
+            "-n",
+            "doomed",
+            "create",
+            "configmap",
+            "c1",
+            "--from-literal=a=b",
+        ])
+        .await;
+    serve
+        .ok(&[
+            "-n",
+            "doomed",
+            "create",
+            "secret",
+            "generic",
+            "s1",
+            "--from-literal=a=b",
+        ])
+        .await;
     // kubectl waits until the namespace is gone.
-    serve.ok(&["delete", "namespace", "doomed", "--timeout=50s"]).await;
+    serve
+        .ok(&["delete", "namespace", "doomed", "--timeout=50s"])
+        .await;
     let (found, _, stderr) = serve.run(&["get", "namespace", "doomed"]).await;
     assert!(!found, "the namespace is gone");
     assert!(stderr.contains("not found"), "{stderr}");
     let configmaps = serve.json(&["get", "configmaps", "--all-namespaces"]).await;
     let left: Vec<&Value> = configmaps["items"]
         .as_array()
-        .map(|items| items.iter().filter(|i| i["metadata"]["namespace"] == "doomed").collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["metadata"]["namespace"] == "doomed")
+                .collect()
+        })
         .unwrap_or_default();
-    assert!(left.is_empty(), "content of the deleted namespace remains: {left:?}");
+    assert!(
+        left.is_empty(),
+        "content of the deleted namespace remains: {left:?}"
+    );
 }

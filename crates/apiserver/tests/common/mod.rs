@@ -1,6 +1,9 @@
 //! Test harness: an embedded API server on loopback and kube-rs clients
 //! for it.
 
+// Each test binary uses its own subset of the harness.
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,9 +47,17 @@ impl TestServer {
             progress_interval: Duration::from_millis(200),
             ..MemoryStoreOptions::default()
         }));
-        let server = Server::start(store, config).await.expect("the API server starts");
+        let server = Server::start(store, config)
+            .await
+            .expect("the API server starts");
         let client = client_for(&server.kubeconfig()).await;
         TestServer { server, client }
+    }
+
+    /// Stops the server; every test ends with it so that no listener or
+    /// background task outlives its test.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
     }
 
     /// A client that trusts the server's CA but presents no token.
@@ -62,14 +73,43 @@ impl TestServer {
 
     /// Sends a raw request; returns the status code and the body as JSON
     /// (or as a JSON string when it is not JSON).
-    pub async fn raw(&self, client: &Client, request: http::Request<Vec<u8>>) -> (u16, serde_json::Value) {
+    pub async fn raw(
+        &self,
+        client: &Client,
+        request: http::Request<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
+        let (code, _, value) = self.raw_with_headers(client, request).await;
+        (code, value)
+    }
+
+    /// [`TestServer::raw`], with the response headers.
+    pub async fn raw_with_headers(
+        &self,
+        client: &Client,
+        request: http::Request<Vec<u8>>,
+    ) -> (u16, http::HeaderMap, serde_json::Value) {
         let request = request.map(kube::client::Body::from);
         let response = client.send(request).await.expect("request sent");
         let code = response.status().as_u16();
-        let bytes = response.into_body().collect_bytes().await.expect("response body");
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (code, value)
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .expect("response body");
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        });
+        (code, headers, value)
+    }
+
+    /// GET `path` with the admin token; (code, body).
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.raw(
+            &self.client,
+            http::Request::get(path).body(Vec::new()).unwrap(),
+        )
+        .await
     }
 }
 
@@ -96,7 +136,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -107,4 +150,17 @@ pub fn status_of<T: std::fmt::Debug>(result: kube::Result<T>) -> Box<kube::core:
         Err(kube::Error::Api(status)) => status,
         other => panic!("expected a Kubernetes Status error, got {other:?}"),
     }
+}
+
+/// The Status of a failed kube-rs call, if it failed with one.
+pub fn status_of_opt<T>(result: kube::Result<T>) -> Option<Box<kube::core::Status>> {
+    match result {
+        Err(kube::Error::Api(status)) => Some(status),
+        _ => None,
+    }
+}
+
+/// Whether a kube-rs call failed with 404 NotFound.
+pub fn is_not_found<T>(result: kube::Result<T>) -> bool {
+    status_of_opt(result).is_some_and(|s| s.code == 404 && s.reason == "NotFound")
 }
