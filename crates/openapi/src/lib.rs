@@ -114,7 +114,10 @@ impl Documents {
         let root_paths: Map<String, Value> = v3
             .iter()
             .map(|(gv, (_, hash))| {
-                (gv.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}))
+                (
+                    gv.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}),
+                )
             })
             .collect();
         let v3_root = Bytes::from(json!({"paths": root_paths}).to_string());
@@ -192,7 +195,11 @@ fn builtin_name(group: &str, kind: &str) -> Option<String> {
 
 /// Registers a built-in kind's schema (and everything it references) and
 /// returns its name.
-fn builtin_schema(generator: &mut SchemaGenerator, group: &str, kind: &str) -> Result<String, OpenApiError> {
+fn builtin_schema(
+    generator: &mut SchemaGenerator,
+    group: &str,
+    kind: &str,
+) -> Result<String, OpenApiError> {
     fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
         generator.subschema_for::<T>();
     }
@@ -211,8 +218,12 @@ fn builtin_schema(generator: &mut SchemaGenerator, group: &str, kind: &str) -> R
         ("apps", "ReplicaSet") => add::<api::apps::v1::ReplicaSet>(generator),
         ("batch", "Job") => add::<api::batch::v1::Job>(generator),
         ("rbac.authorization.k8s.io", "Role") => add::<api::rbac::v1::Role>(generator),
-        ("rbac.authorization.k8s.io", "ClusterRole") => add::<api::rbac::v1::ClusterRole>(generator),
-        ("rbac.authorization.k8s.io", "RoleBinding") => add::<api::rbac::v1::RoleBinding>(generator),
+        ("rbac.authorization.k8s.io", "ClusterRole") => {
+            add::<api::rbac::v1::ClusterRole>(generator)
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => {
+            add::<api::rbac::v1::RoleBinding>(generator)
+        }
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             add::<api::rbac::v1::ClusterRoleBinding>(generator)
         }
@@ -318,8 +329,12 @@ fn v2_paths(paths: &Map<String, Value>) -> Map<String, Value> {
                     }
                 }
             }
-            if let Some(schema_ref) = op.pointer("/responses/200/content/application~1json/schema/$ref").cloned() {
-                op["responses"] = json!({"200": {"description": "OK", "schema": {"$ref": schema_ref}}});
+            if let Some(schema_ref) = op
+                .pointer("/responses/200/content/application~1json/schema/$ref")
+                .cloned()
+            {
+                op["responses"] =
+                    json!({"200": {"description": "OK", "schema": {"$ref": schema_ref}}});
             }
             v2_ops.insert(method.clone(), rewrite_refs(op));
         }
@@ -398,7 +413,9 @@ mod tests {
         ])
         .unwrap();
         let root: Value = serde_json::from_slice(&docs.v3_root()).unwrap();
-        let url = root["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap();
+        let url = root["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
         let (bytes, hash) = docs.v3_group_version("api/v1").unwrap();
         assert!(url.ends_with(&hash));
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
@@ -407,14 +424,22 @@ mod tests {
         assert!(pod["properties"]["spec"].is_object());
         let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        let params: Vec<&str> = patch["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let params: Vec<&str> = patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         assert!(params.contains(&"fieldValidation"));
         let mut refs = Vec::new();
         all_refs(&doc, &mut refs);
         assert!(!refs.is_empty());
         for r in refs {
             let name = r.trim_start_matches("#/components/schemas/");
-            assert!(doc["components"]["schemas"].get(name).is_some(), "unresolved {r}");
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "unresolved {r}"
+            );
         }
         assert!(docs.v3_group_version("apis/apps/v1").is_some());
         assert!(docs.v3_group_version("apis/nope/v1").is_none());
@@ -423,11 +448,16 @@ mod tests {
     #[test]
     fn custom_resources_use_their_crd_schema_and_change_the_hash() {
         let mut widget = builtin("example.com", "v1", "Widget", "widgets", true);
-        widget.schema = Schema::Custom(json!({"type": "object", "properties": {"spec": {"type": "object"}}}));
+        widget.schema =
+            Schema::Custom(json!({"type": "object", "properties": {"spec": {"type": "object"}}}));
         let one = Documents::build(std::slice::from_ref(&widget)).unwrap();
         let (bytes, hash) = one.v3_group_version("apis/example.com/v1").unwrap();
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(doc["components"]["schemas"]["com.example.v1.Widget"]["x-kubernetes-group-version-kind"][0]["kind"], "Widget");
+        assert_eq!(
+            doc["components"]["schemas"]["com.example.v1.Widget"]["x-kubernetes-group-version-kind"]
+                [0]["kind"],
+            "Widget"
+        );
         widget.schema = Schema::Custom(json!({"type": "object"}));
         let two = Documents::build(&[widget]).unwrap();
         assert_ne!(two.v3_group_version("apis/example.com/v1").unwrap().1, hash);
