@@ -122,8 +122,8 @@ impl Api {
                 let start_after = format!("{prefix}{}", token.start);
                 self.list_from_store(&prefix, Some(start_after), token.read_revision().unwrap_or(0), opts.limit, &filter)
                     .await
-                    .map_err(|err| match err.reason {
-                        "Gone" => ApiError::expired(format!(
+                    .map_err(|err| match err.code {
+                        410 => ApiError::expired(format!(
                             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({})",
                             err.message
                         )),

@@ -197,12 +197,7 @@ impl ApiError {
         Self::new(403, "Forbidden", message).about(subject)
     }
 
-    /// A resource version older than the watch cache or the store keeps.
-    pub fn gone(message: impl Into<String>) -> Self {
-        Self::new(410, "Gone", message)
-    }
-
-    /// An expired continue token.
+    /// A resource version or continue token older than what is kept.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
@@ -316,7 +311,7 @@ impl From<store::StoreError> for ApiError {
             E::Compacted {
                 requested,
                 compacted,
-            } => ApiError::gone(format!(
+            } => ApiError::expired(format!(
                 "The resourceVersion for the provided list is too old. (requested {requested}, oldest available {compacted})"
             )),
             E::FutureRevision { requested, current } => ApiError::timeout(format!(

@@ -199,9 +199,17 @@ impl DeleteOptions {
         if let Some(p) = opts.propagation_policy.as_deref()
             && !matches!(p, "Orphan" | "Background" | "Foreground")
         {
-            return Err(ApiError::bad_request(format!(
-                "propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
-            )));
+            return Err(ApiError::invalid(
+                "DeleteOptions",
+                crate::error::Subject::new("meta.k8s.io", "", ""),
+                vec![crate::error::FieldError {
+                    kind: "FieldValueNotSupported",
+                    field: "propagationPolicy".into(),
+                    message: format!(
+                        "Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    ),
+                }],
+            ));
         }
         if opts.grace_period_seconds.is_some_and(|g| g < 0) {
             opts.grace_period_seconds = Some(0);

@@ -136,7 +136,40 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: Option<&str
             obj.as_object_mut().map(|o| o.remove("status"));
         }
         Behavior::Service => default_service(obj),
+        Behavior::Plain if is_secret(def) => {
+            fold_string_data(obj);
+            if let Some(secret) = obj.as_object_mut() {
+                set_default(secret, "type", "Opaque".into());
+            }
+        }
         _ => {}
+    }
+}
+
+fn is_secret(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.kind == "Secret"
+}
+
+/// A Secret's write-only `stringData` is merged into `data` (base64), as
+/// upstream does on every write; it is never stored or returned.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in strings {
+            let text = value.as_str().unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            data.insert(key, encoded.into());
+        }
     }
 }
 
@@ -153,9 +186,25 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
         bump_generation(def, new, old);
         return;
     }
+    if scope == WriteScope::Status && matches!(def.behavior, Behavior::Pod | Behavior::Node) {
+        // Pod and node status writes (kubelets) may also change labels and
+        // annotations; spec and the identity fields stay as they were.
+        keep_identity(new, old);
+        if let Some(owners) = old.pointer("/metadata/ownerReferences") {
+            metadata_mut(new).insert("ownerReferences".into(), owners.clone());
+        } else {
+            metadata_mut(new).remove("ownerReferences");
+        }
+        match old.get("spec") {
+            Some(spec) => new["spec"] = spec.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("spec"));
+            }
+        }
+        return;
+    }
     if scope == WriteScope::Status {
-        // A status write changes status only (and nothing of metadata but
-        // what upstream lets through: none of the identity fields).
+        // Other status writes change status only.
         let status = new.get("status").cloned();
         let mut merged = old.clone();
         match status {
@@ -167,6 +216,45 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
         *new = merged;
         return;
     }
+    keep_identity(new, old);
+    if def.status_subresource {
+        match old.get("status") {
+            Some(status) => new["status"] = status.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+    match def.behavior {
+        Behavior::Pod => default_pod_spec(new.get_mut("spec")),
+        Behavior::Workload => default_workload(def, new),
+        Behavior::Namespace => {
+            if let Some(spec) = old.get("spec") {
+                new["spec"] = spec.clone();
+            }
+        }
+        Behavior::Plain if is_secret(def) => fold_string_data(new),
+        _ => {}
+    }
+    bump_generation(def, new, old);
+}
+
+fn bump_generation(def: &ResourceDef, new: &mut Value, old: &Value) {
+    if tracks_generation(def) && spec_changed(new, old) {
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        metadata_mut(new).insert("generation".into(), (generation + 1).into());
+    }
+}
+
+fn tracks_generation(def: &ResourceDef) -> bool {
+    def.generation || def.behavior == Behavior::CustomResource
+}
+
+/// Carries over the metadata a client may not change.
+fn keep_identity(new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let meta = metadata_mut(new);
     for field in [
@@ -189,39 +277,6 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
     }
     meta.remove("resourceVersion");
     meta.remove("selfLink");
-    if def.status_subresource {
-        match old.get("status") {
-            Some(status) => new["status"] = status.clone(),
-            None => {
-                new.as_object_mut().map(|o| o.remove("status"));
-            }
-        }
-    }
-    match def.behavior {
-        Behavior::Pod => default_pod_spec(new.get_mut("spec")),
-        Behavior::Workload => default_workload(def, new),
-        Behavior::Namespace => {
-            if let Some(spec) = old.get("spec") {
-                new["spec"] = spec.clone();
-            }
-        }
-        _ => {}
-    }
-    bump_generation(def, new, old);
-}
-
-fn bump_generation(def: &ResourceDef, new: &mut Value, old: &Value) {
-    if tracks_generation(def) && spec_changed(new, old) {
-        let generation = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        metadata_mut(new).insert("generation".into(), (generation + 1).into());
-    }
-}
-
-fn tracks_generation(def: &ResourceDef) -> bool {
-    def.generation || def.behavior == Behavior::CustomResource
 }
 
 /// Whether anything outside metadata and status differs.

@@ -295,7 +295,7 @@ impl WatchCache {
             }
             WatchStart::After(after) => {
                 if after < state.oldest {
-                    return Err(ApiError::gone(format!(
+                    return Err(ApiError::expired(format!(
                         "too old resource version: {after} ({})",
                         state.oldest
                     )));

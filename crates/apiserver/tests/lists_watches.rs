@@ -388,7 +388,7 @@ async fn watch_resumes_from_a_resource_version_and_from_now() {
 }
 
 #[tokio::test]
-async fn bookmarks_timeouts_and_gone() {
+async fn bookmarks_and_timeouts() {
     let ts = TestServer::with_small_watch_cache().await;
     let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let created = api
@@ -420,7 +420,18 @@ async fn bookmarks_timeouts_and_gone() {
         .expect("the watch ends by itself");
     assert!(ended.is_none(), "no events, then the end of the stream");
     assert!(started.elapsed() >= Duration::from_millis(900));
+    ts.stop().await;
+}
 
+#[tokio::test]
+async fn watch_from_before_the_cache_window_is_expired() {
+    let ts = TestServer::with_small_watch_cache().await;
+    let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
+    let created = api
+        .create(&PostParams::default(), &configmap("b", json!({})))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.unwrap();
     for i in 0..60 {
         api.create(
             &PostParams::default(),
@@ -454,9 +465,26 @@ async fn bookmarks_timeouts_and_gone() {
             .is_none(),
         "the ERROR event is the last one"
     );
+    ts.stop().await;
+}
 
-    // After a compaction the old revision is gone from the store as well:
-    // an exact list and a watch from it are both 410.
+#[tokio::test]
+async fn compaction_expires_old_revisions_for_lists_and_watches() {
+    let ts = TestServer::with_small_watch_cache().await;
+    let api: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
+    let created = api
+        .create(&PostParams::default(), &configmap("b", json!({})))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    for i in 0..30 {
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("fill-{i}"), json!({})),
+        )
+        .await
+        .unwrap();
+    }
     let current = ts.server.store().current_revision().await.unwrap();
     ts.server.store().compact(current).await.unwrap();
     let list = status_of(
@@ -481,29 +509,55 @@ async fn bookmarks_timeouts_and_gone() {
 #[tokio::test]
 async fn node_name_watches_only_see_their_pods() {
     let ts = TestServer::start().await;
-    let pods: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
+    let pods: Api<Pod> = Api::all(ts.client.clone());
+    let namespaced: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
+    let create = |name: &'static str, node: &'static str| {
+        let api = namespaced.clone();
+        async move {
+            let pod: Pod = serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
+            }))
+            .unwrap();
+            api.create(&PostParams::default(), &pod).await.unwrap();
+        }
+    };
+    create("before-n1", "n1").await;
+    create("before-n2", "n2").await;
+    // A kubelet's watch: every namespace, its own node only.
     let mut n1 = pods
         .watch(&WatchParams::default().fields("spec.nodeName=n1"), "0")
         .await
         .unwrap()
         .boxed();
-    for (name, node) in [("x", "n2"), ("y", "n1")] {
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": name},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
-        }))
-        .unwrap();
-        pods.create(&PostParams::default(), &pod).await.unwrap();
-    }
-    let event = tokio::time::timeout(WAIT, n1.next())
+    let mut seen = Vec::new();
+    create("x", "n2").await;
+    create("y", "n1").await;
+    namespaced
+        .patch(
+            "before-n2",
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
-    match event {
-        WatchEvent::Added(p) => assert_eq!(p.metadata.name.as_deref(), Some("y")),
-        other => panic!("expected y ADDED, got {other:?}"),
+    namespaced.delete("x", &Default::default()).await.unwrap();
+    create("z", "n1").await;
+    while seen.last().map(String::as_str) != Some("ADDED z") {
+        let event = tokio::time::timeout(WAIT, n1.next())
+            .await
+            .expect("an event for n1 within the timeout")
+            .unwrap()
+            .unwrap();
+        seen.push(match event {
+            WatchEvent::Added(p) => format!("ADDED {}", p.metadata.name.unwrap()),
+            WatchEvent::Modified(p) => format!("MODIFIED {}", p.metadata.name.unwrap()),
+            WatchEvent::Deleted(p) => format!("DELETED {}", p.metadata.name.unwrap()),
+            other => panic!("unexpected {other:?}"),
+        });
+        assert!(seen.len() <= 3, "events of other nodes leaked: {seen:?}");
     }
+    assert_eq!(seen, ["ADDED before-n1", "ADDED y", "ADDED z"]);
     ts.stop().await;
 }
 

@@ -11,6 +11,11 @@ use tokio::process::{Child, Command};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// This suite checks compatibility with the kubectl users have; it fails,
+/// never skips, when kubectl is missing.
+const KUBECTL_MISSING: &str =
+    "kubectl (v1.32, /usr/bin/kubectl on the CI image) must be on PATH for the kubectl suite";
+
 /// A `kstress serve` child process, killed on drop, and its kubeconfig.
 struct Serve {
     _child: Child,
@@ -69,7 +74,7 @@ impl Serve {
         let output = tokio::time::timeout(TIMEOUT, self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within {TIMEOUT:?}"))
-            .expect("kubectl (v1.32) must be installed");
+            .unwrap_or_else(|err| panic!("{KUBECTL_MISSING}: {err}"));
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -233,7 +238,7 @@ async fn watch_prints_the_first_event() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl get --watch starts");
+        .unwrap_or_else(|err| panic!("{KUBECTL_MISSING}: {err}"));
     let mut lines = BufReader::new(watch.stdout.take().expect("piped stdout")).lines();
     // The watch starts from the list kubectl prints first; a create after it
     // must arrive as an event.
@@ -259,6 +264,47 @@ async fn watch_prints_the_first_event() {
     .expect("the watch event arrives within the timeout");
     assert!(line.starts_with("ADDED"), "{line}");
     watch.kill().await.expect("stop the watch");
+
+    // The everyday form: table rows streamed as they change.
+    let mut table_watch = serve
+        .command(&["-n", "watched", "get", "configmaps", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{KUBECTL_MISSING}: {err}"));
+    let mut lines = BufReader::new(table_watch.stdout.take().expect("piped stdout")).lines();
+    serve
+        .ok(&[
+            "-n",
+            "watched",
+            "create",
+            "configmap",
+            "second",
+            "--from-literal=a=b",
+        ])
+        .await;
+    let seen = tokio::time::timeout(TIMEOUT, async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read watch output") {
+            let done = line.starts_with("second ");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("the watch row arrives within the timeout");
+    let header: Vec<&str> = seen[0].split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DATA", "AGE"], "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("first ")),
+        "the listed state comes first: {seen:?}"
+    );
+    let row: Vec<&str> = seen.last().expect("a row").split_whitespace().collect();
+    assert_eq!(&row[..2], ["second", "1"], "{seen:?}");
+    table_watch.kill().await.expect("stop the watch");
 }
 
 #[tokio::test]
@@ -281,6 +327,22 @@ async fn discovery_version_and_explain() {
     }
     let version = serve.ok(&["version"]).await;
     assert!(version.contains("Server Version: v1.33"), "{version}");
+    let pods = serve.ok(&["explain", "pods"]).await;
+    for expected in [
+        "KIND:",
+        "Pod",
+        "VERSION:",
+        "v1",
+        "DESCRIPTION:",
+        "FIELDS:",
+        "spec",
+        "status",
+    ] {
+        assert!(
+            pods.contains(expected),
+            "explain pods lacks {expected}:\n{pods}"
+        );
+    }
     let explained = serve.ok(&["explain", "pods.spec.containers"]).await;
     assert!(
         explained.contains("KIND:") && explained.contains("Pod"),
