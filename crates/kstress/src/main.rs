@@ -1,6 +1,5 @@
 //! The kstress binary: command-line parsing and wiring of the library crates.
 
-mod httperf_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,8 +19,6 @@ struct Cli {
 enum Command {
     /// Run the embedded Kubernetes API server in the foreground.
     Serve(serve::ServeArgs),
-    /// HTTP/2 + TLS block-transfer throughput server and client.
-    Httperf(httperf_cmd::HttperfArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,7 +37,6 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Httperf(args) => httperf_cmd::run(args).await,
         }
     });
     match result {

@@ -1,1 +1,0 @@
-//! HTTP/2 + TLS block-transfer throughput server and client.
