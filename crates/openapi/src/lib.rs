@@ -1,24 +1,36 @@
 //! OpenAPI documents describing the resources the kstress API server
-//! serves, in the shapes kubectl reads.
+//! serves, in the shapes kubectl v1.32 reads.
 //!
-//! kubectl v1.32 uses OpenAPI v3 for `kubectl explain` and to learn whether
-//! an endpoint accepts the `fieldValidation` query parameter (then it leaves
-//! validation to the server). `kubectl apply` also downloads the v2
-//! document eagerly, as gnostic protobuf, and fails without one. Schemas of
-//! built-in kinds are generated from k8s-openapi's types (its `schemars`
-//! feature), named as upstream names them (`io.k8s.api.core.v1.Pod`), and
-//! tagged with `x-kubernetes-group-version-kind`; custom resources use
-//! their CRD's schema.
+//! - `kubectl apply` asks the v3 document of the kind's group-version
+//!   whether its PATCH operation declares `fieldValidation`; if so it
+//!   leaves validation to the server. Otherwise it downloads `/openapi/v2`
+//!   as gnostic protobuf, fails if kube-openapi cannot parse it, and
+//!   validates against the definition tagged with the kind's
+//!   `x-kubernetes-group-version-kind`.
+//! - Client-side apply computes its three-way patch from the v3 schema:
+//!   lists merge by `x-kubernetes-patch-strategy` and
+//!   `x-kubernetes-patch-merge-key`, and are replaced whole without them.
+//! - `kubectl explain` walks the v3 component schemas from the kind tagged
+//!   with the group-version-kind, following `$ref`s.
+//!
+//! Schemas of built-in kinds are generated from k8s-openapi's types (its
+//! `schemars` feature), named as upstream names them
+//! (`io.k8s.api.core.v1.Pod`); custom resources use their CRD's schema.
+//! Everything is encoded once per resource set so that serving a document
+//! is a reference-count increment.
+
+mod gnostic;
+mod patch_meta;
+mod paths;
+mod schemas;
+mod v2;
 
 use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
-use k8s_openapi::api;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-use schemars::JsonSchema;
-use schemars::generate::{SchemaGenerator, SchemaSettings};
+use prost::Message;
 use serde_json::{Map, Value, json};
 
 /// Where a resource's schema comes from.
@@ -26,460 +38,164 @@ use serde_json::{Map, Value, json};
 pub enum Schema {
     /// A built-in kind: generated from k8s-openapi.
     Builtin,
-    /// A CRD version's `openAPIV3Schema`.
+    /// A custom resource: its CRD version's `openAPIV3Schema`.
     Custom(Value),
 }
 
-/// One served resource.
+/// One served resource, as the API server's registry knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
+    /// API group; empty for the core group.
     pub group: String,
     pub version: String,
     pub kind: String,
     pub plural: String,
     pub namespaced: bool,
+    /// Subresource names (`status`, `scale`, `binding`, `log`); each adds
+    /// its own operations.
     pub subresources: Vec<String>,
+    /// Discovery verbs (`get`, `list`, `create`, `update`, `patch`,
+    /// `delete`, `deletecollection`, `watch`); only these get operations.
     pub verbs: Vec<String>,
     pub schema: Schema,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenApiError {
-    #[error("no schema is known for built-in kind {0}")]
-    UnknownKind(String),
+    /// A built-in resource whose kind k8s-openapi has no schema for: the
+    /// registry and this crate disagree about what kstress serves.
+    #[error("no schema is known for built-in kind {kind} in {group}/{version}")]
+    UnknownKind {
+        group: String,
+        version: String,
+        kind: String,
+    },
 }
 
-/// The documents of one set of served resources, encoded once.
+/// The documents of one set of served resources, encoded once. Rebuild
+/// when the set changes (a CRD is created, updated or deleted).
 #[derive(Debug, Clone)]
 pub struct Documents {
     v2_json: Bytes,
     v2_protobuf: Bytes,
     v3_root: Bytes,
-    /// `api/v1` or `apis/{group}/{version}` -> (document, hash).
-    v3: BTreeMap<String, (Bytes, String)>,
+    /// `api/v1` or `apis/{group}/{version}` -> its document.
+    v3: BTreeMap<String, GroupVersionDocument>,
+}
+
+#[derive(Debug, Clone)]
+struct GroupVersionDocument {
+    json: Bytes,
+    hash: String,
+}
+
+/// The `info` of both documents; kubectl ignores it.
+fn info() -> Value {
+    json!({"title": "Kubernetes", "version": "v1.33.0"})
 }
 
 impl Documents {
+    /// Builds every document for `resources`.
     pub fn build(resources: &[Resource]) -> Result<Documents, OpenApiError> {
-        let mut by_gv: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
-        for r in resources {
-            by_gv.entry(gv_path(r)).or_default().push(r);
+        let mut by_group_version: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
+        for resource in resources {
+            by_group_version
+                .entry(group_version_path(resource))
+                .or_default()
+                .push(resource);
         }
         let mut v3 = BTreeMap::new();
-        let mut all_schemas = Map::new();
-        let mut all_paths = Map::new();
-        for (gv, members) in &by_gv {
-            let mut generator = SchemaSettings::openapi3().into_generator();
-            let mut custom = Map::new();
-            for r in members {
-                match &r.schema {
-                    Schema::Builtin => {
-                        builtin_schema(&mut generator, &r.group, &r.kind)?;
-                    }
-                    Schema::Custom(schema) => {
-                        custom.insert(custom_schema_name(r), schema.clone());
-                    }
+        let mut definitions = Map::new();
+        let mut v2_paths = Map::new();
+        for (group_version, members) in by_group_version {
+            let mut components = schemas::Components::new();
+            let mut v3_paths = Map::new();
+            for resource in members {
+                components.add(resource)?;
+                for item in paths::resource_paths(resource)? {
+                    v3_paths.insert(item.path.clone(), item.to_v3());
+                    v2_paths.insert(item.path.clone(), item.to_v2());
                 }
             }
-            let mut schemas: Map<String, Value> = generator
-                .definitions()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            schemas.extend(custom);
-            let mut paths = Map::new();
-            for r in members {
-                let name = schema_name(r);
-                if let Some(Value::Object(schema)) = schemas.get_mut(&name) {
-                    schema.insert(
-                        "x-kubernetes-group-version-kind".into(),
-                        json!([{"group": r.group, "version": r.version, "kind": r.kind}]),
-                    );
-                }
-                add_paths(&mut paths, r, &format!("#/components/schemas/{name}"));
+            let schemas = components.finish();
+            for (name, schema) in &schemas {
+                definitions
+                    .entry(name.clone())
+                    .or_insert_with(|| v2::schema(schema));
             }
-            let doc = json!({
+            let document = json!({
                 "openapi": "3.0.0",
-                "info": {"title": "Kubernetes", "version": "v1.33.0"},
-                "paths": paths,
+                "info": info(),
+                "paths": v3_paths,
                 "components": {"schemas": schemas},
             });
-            let bytes = Bytes::from(doc.to_string());
-            let mut hasher = DefaultHasher::new();
-            bytes.hash(&mut hasher);
-            v3.insert(gv.clone(), (bytes, format!("{:016X}", hasher.finish())));
-            all_paths.extend(v2_paths(&paths));
-            all_schemas.extend(schemas);
+            let json = Bytes::from(document.to_string());
+            let hash = content_hash(&json);
+            v3.insert(group_version, GroupVersionDocument { json, hash });
         }
         let root_paths: Map<String, Value> = v3
             .iter()
-            .map(|(gv, (_, hash))| {
-                (
-                    gv.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}),
-                )
+            .map(|(group_version, document)| {
+                let url = format!("/openapi/v3/{group_version}?hash={}", document.hash);
+                (group_version.clone(), json!({"serverRelativeURL": url}))
             })
             .collect();
-        let v3_root = Bytes::from(json!({"paths": root_paths}).to_string());
         let v2 = json!({
             "swagger": "2.0",
-            "info": {"title": "Kubernetes", "version": "v1.33.0"},
-            "paths": all_paths,
-            "definitions": rewrite_refs(Value::Object(all_schemas)),
+            "info": info(),
+            "paths": v2_paths,
+            "definitions": definitions,
         });
         Ok(Documents {
+            v2_protobuf: Bytes::from(gnostic::document(&v2).encode_to_vec()),
             v2_json: Bytes::from(v2.to_string()),
-            v2_protobuf: v2_protobuf_header(),
-            v3_root,
+            v3_root: Bytes::from(json!({"paths": root_paths}).to_string()),
             v3,
         })
     }
 
-    /// `GET /openapi/v2` as JSON.
+    /// `GET /openapi/v2` with `Accept: application/json`.
     pub fn v2_json(&self) -> Bytes {
         self.v2_json.clone()
     }
 
-    /// `GET /openapi/v2` as gnostic protobuf. It carries the document header
-    /// only: kubectl parses it before every `apply` but, once the v3
-    /// document shows server-side field validation, validates nothing
-    /// against it.
+    /// `GET /openapi/v2` with `Accept:
+    /// application/com.github.proto-openapi.spec.v2@v1.0+protobuf`: the
+    /// same document as a gnostic `openapi.v2.Document`.
     pub fn v2_protobuf(&self) -> Bytes {
         self.v2_protobuf.clone()
     }
 
-    /// `GET /openapi/v3`: the group versions and their document URLs.
+    /// `GET /openapi/v3`: every group-version and the URL of its document.
     pub fn v3_root(&self) -> Bytes {
         self.v3_root.clone()
     }
 
-    /// `GET /openapi/v3/{path}` and the hash its URL carries.
+    /// `GET /openapi/v3/{path}` (`api/v1`, `apis/apps/v1`): the document
+    /// and the hash its URL in the root carries. The hash changes with the
+    /// content, so a request that carries the current hash may be answered
+    /// as immutable (upstream sends `Cache-Control: public, immutable`).
     pub fn v3_group_version(&self, path: &str) -> Option<(Bytes, String)> {
-        self.v3.get(path).cloned()
+        self.v3
+            .get(path)
+            .map(|document| (document.json.clone(), document.hash.clone()))
     }
 }
 
-fn gv_path(r: &Resource) -> String {
-    if r.group.is_empty() {
-        format!("api/{}", r.version)
+fn group_version_path(resource: &Resource) -> String {
+    if resource.group.is_empty() {
+        format!("api/{}", resource.version)
     } else {
-        format!("apis/{}/{}", r.group, r.version)
+        format!("apis/{}/{}", resource.group, resource.version)
     }
 }
 
-fn custom_schema_name(r: &Resource) -> String {
-    let reversed: Vec<&str> = r.group.split('.').rev().collect();
-    format!("{}.{}.{}", reversed.join("."), r.version, r.kind)
-}
-
-fn schema_name(r: &Resource) -> String {
-    match &r.schema {
-        Schema::Custom(_) => custom_schema_name(r),
-        Schema::Builtin => builtin_name(&r.group, &r.kind).unwrap_or_default(),
-    }
-}
-
-fn builtin_name(group: &str, kind: &str) -> Option<String> {
-    let package = match group {
-        "" => "io.k8s.api.core.v1",
-        "apps" => "io.k8s.api.apps.v1",
-        "batch" => "io.k8s.api.batch.v1",
-        "coordination.k8s.io" => "io.k8s.api.coordination.v1",
-        "events.k8s.io" => "io.k8s.api.events.v1",
-        "rbac.authorization.k8s.io" => "io.k8s.api.rbac.v1",
-        "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1",
-        _ => return None,
-    };
-    Some(format!("{package}.{kind}"))
-}
-
-/// Registers a built-in kind's schema (and everything it references) and
-/// returns its name.
-fn builtin_schema(
-    generator: &mut SchemaGenerator,
-    group: &str,
-    kind: &str,
-) -> Result<String, OpenApiError> {
-    fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
-        generator.subschema_for::<T>();
-    }
-    match (group, kind) {
-        ("", "Namespace") => add::<api::core::v1::Namespace>(generator),
-        ("", "Pod") => add::<api::core::v1::Pod>(generator),
-        ("", "ConfigMap") => add::<api::core::v1::ConfigMap>(generator),
-        ("", "Secret") => add::<api::core::v1::Secret>(generator),
-        ("", "Service") => add::<api::core::v1::Service>(generator),
-        ("", "ServiceAccount") => add::<api::core::v1::ServiceAccount>(generator),
-        ("", "Node") => add::<api::core::v1::Node>(generator),
-        ("", "Event") => add::<api::core::v1::Event>(generator),
-        ("events.k8s.io", "Event") => add::<api::events::v1::Event>(generator),
-        ("coordination.k8s.io", "Lease") => add::<api::coordination::v1::Lease>(generator),
-        ("apps", "Deployment") => add::<api::apps::v1::Deployment>(generator),
-        ("apps", "ReplicaSet") => add::<api::apps::v1::ReplicaSet>(generator),
-        ("batch", "Job") => add::<api::batch::v1::Job>(generator),
-        ("rbac.authorization.k8s.io", "Role") => add::<api::rbac::v1::Role>(generator),
-        ("rbac.authorization.k8s.io", "ClusterRole") => {
-            add::<api::rbac::v1::ClusterRole>(generator)
-        }
-        ("rbac.authorization.k8s.io", "RoleBinding") => {
-            add::<api::rbac::v1::RoleBinding>(generator)
-        }
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            add::<api::rbac::v1::ClusterRoleBinding>(generator)
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            add::<apiextensions::CustomResourceDefinition>(generator)
-        }
-        _ => return Err(OpenApiError::UnknownKind(format!("{group}/{kind}"))),
-    }
-    builtin_name(group, kind).ok_or_else(|| OpenApiError::UnknownKind(format!("{group}/{kind}")))
-}
-
-/// The query parameters of writes: kubectl checks that PATCH declares
-/// `fieldValidation` before it leaves validation to the server.
-fn write_parameters() -> Value {
-    json!([
-        {"name": "dryRun", "in": "query", "schema": {"type": "string"}, "uniqueItems": true},
-        {"name": "fieldManager", "in": "query", "schema": {"type": "string"}, "uniqueItems": true},
-        {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}, "uniqueItems": true},
-    ])
-}
-
-fn list_parameters() -> Value {
-    let names = [
-        ("allowWatchBookmarks", "boolean"),
-        ("continue", "string"),
-        ("fieldSelector", "string"),
-        ("labelSelector", "string"),
-        ("limit", "integer"),
-        ("resourceVersion", "string"),
-        ("resourceVersionMatch", "string"),
-        ("sendInitialEvents", "boolean"),
-        ("timeoutSeconds", "integer"),
-        ("watch", "boolean"),
-    ];
-    Value::Array(
-        names
-            .iter()
-            .map(|(n, t)| json!({"name": n, "in": "query", "schema": {"type": t}, "uniqueItems": true}))
-            .collect(),
-    )
-}
-
-fn operation(r: &Resource, action: &str, id: &str, schema_ref: &str, params: Value) -> Value {
-    json!({
-        "operationId": id,
-        "tags": [if r.group.is_empty() { "core_v1".to_string() } else { format!("{}_{}", r.group, r.version) }],
-        "parameters": params,
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": schema_ref}}}}},
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-    })
-}
-
-fn add_paths(paths: &mut Map<String, Value>, r: &Resource, schema_ref: &str) {
-    let base = if r.group.is_empty() {
-        format!("/api/{}", r.version)
-    } else {
-        format!("/apis/{}/{}", r.group, r.version)
-    };
-    let collection = if r.namespaced {
-        format!("{base}/namespaces/{{namespace}}/{}", r.plural)
-    } else {
-        format!("{base}/{}", r.plural)
-    };
-    let id = |verb: &str| format!("{verb}{}", r.kind);
-    paths.insert(
-        collection.clone(),
-        json!({
-            "get": operation(r, "list", &id("list"), schema_ref, list_parameters()),
-            "post": operation(r, "post", &id("create"), schema_ref, write_parameters()),
-            "delete": operation(r, "deletecollection", &id("deletecollection"), schema_ref, json!([])),
-        }),
-    );
-    let item = format!("{collection}/{{name}}");
-    let item_ops = json!({
-        "get": operation(r, "get", &id("read"), schema_ref, json!([])),
-        "put": operation(r, "put", &id("replace"), schema_ref, write_parameters()),
-        "patch": operation(r, "patch", &id("patch"), schema_ref, write_parameters()),
-        "delete": operation(r, "delete", &id("delete"), schema_ref, json!([])),
-    });
-    paths.insert(item.clone(), item_ops.clone());
-    for sub in &r.subresources {
-        if sub == "status" {
-            paths.insert(format!("{item}/status"), item_ops.clone());
-        }
-    }
-}
-
-/// v2 paths: the same operations with v2 parameter and response shapes.
-fn v2_paths(paths: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (path, ops) in paths {
-        let mut v2_ops = Map::new();
-        for (method, op) in ops.as_object().into_iter().flatten() {
-            let mut op = op.clone();
-            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
-                for p in params.iter_mut() {
-                    if let Some(t) = p.pointer("/schema/type").cloned() {
-                        p["type"] = t;
-                        if let Some(o) = p.as_object_mut() {
-                            o.remove("schema");
-                        }
-                    }
-                }
-            }
-            if let Some(schema_ref) = op
-                .pointer("/responses/200/content/application~1json/schema/$ref")
-                .cloned()
-            {
-                op["responses"] =
-                    json!({"200": {"description": "OK", "schema": {"$ref": schema_ref}}});
-            }
-            v2_ops.insert(method.clone(), rewrite_refs(op));
-        }
-        out.insert(path.clone(), Value::Object(v2_ops));
-    }
-    out
-}
-
-/// Points v3 `#/components/schemas/X` references at v2 `#/definitions/X`.
-fn rewrite_refs(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    if k == "$ref"
-                        && let Some(s) = v.as_str()
-                    {
-                        let rewritten = s.replace("#/components/schemas/", "#/definitions/");
-                        return (k, Value::String(rewritten));
-                    }
-                    (k, rewrite_refs(v))
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(rewrite_refs).collect()),
-        other => other,
-    }
-}
-
-/// A gnostic `openapi_v2.Document` with only `swagger: "2.0"` (field 1).
-fn v2_protobuf_header() -> Bytes {
-    let value = b"2.0";
-    let mut out = vec![(1 << 3) | 2, value.len() as u8];
-    out.extend_from_slice(value);
-    Bytes::from(out)
+/// A cache key for one document's content; not a security boundary.
+fn content_hash(content: &[u8]) -> String {
+    let mut hasher = DefaultHasher::new();
+    content.hash(&mut hasher);
+    format!("{:016X}", hasher.finish())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn builtin(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Resource {
-        Resource {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-            plural: plural.into(),
-            namespaced,
-            subresources: vec!["status".into()],
-            verbs: vec!["get".into(), "patch".into()],
-            schema: Schema::Builtin,
-        }
-    }
-
-    fn all_refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    if k == "$ref" {
-                        out.push(v.as_str().unwrap_or("").to_string());
-                    } else {
-                        all_refs(v, out);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| all_refs(v, out)),
-            _ => {}
-        }
-    }
-
-    #[test]
-    fn v3_documents_describe_kinds_and_field_validation() {
-        let docs = Documents::build(&[
-            builtin("", "v1", "Pod", "pods", true),
-            builtin("apps", "v1", "Deployment", "deployments", true),
-        ])
-        .unwrap();
-        let root: Value = serde_json::from_slice(&docs.v3_root()).unwrap();
-        let url = root["paths"]["api/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap();
-        let (bytes, hash) = docs.v3_group_version("api/v1").unwrap();
-        assert!(url.ends_with(&hash));
-        let doc: Value = serde_json::from_slice(&bytes).unwrap();
-        let pod = &doc["components"]["schemas"]["io.k8s.api.core.v1.Pod"];
-        assert_eq!(pod["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
-        assert!(pod["properties"]["spec"].is_object());
-        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        let params: Vec<&str> = patch["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert!(params.contains(&"fieldValidation"));
-        let mut refs = Vec::new();
-        all_refs(&doc, &mut refs);
-        assert!(!refs.is_empty());
-        for r in refs {
-            let name = r.trim_start_matches("#/components/schemas/");
-            assert!(
-                doc["components"]["schemas"].get(name).is_some(),
-                "unresolved {r}"
-            );
-        }
-        assert!(docs.v3_group_version("apis/apps/v1").is_some());
-        assert!(docs.v3_group_version("apis/nope/v1").is_none());
-    }
-
-    #[test]
-    fn custom_resources_use_their_crd_schema_and_change_the_hash() {
-        let mut widget = builtin("example.com", "v1", "Widget", "widgets", true);
-        widget.schema =
-            Schema::Custom(json!({"type": "object", "properties": {"spec": {"type": "object"}}}));
-        let one = Documents::build(std::slice::from_ref(&widget)).unwrap();
-        let (bytes, hash) = one.v3_group_version("apis/example.com/v1").unwrap();
-        let doc: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            doc["components"]["schemas"]["com.example.v1.Widget"]["x-kubernetes-group-version-kind"]
-                [0]["kind"],
-            "Widget"
-        );
-        widget.schema = Schema::Custom(json!({"type": "object"}));
-        let two = Documents::build(&[widget]).unwrap();
-        assert_ne!(two.v3_group_version("apis/example.com/v1").unwrap().1, hash);
-    }
-
-    #[test]
-    fn v2_documents_resolve_and_protobuf_has_the_header() {
-        let docs = Documents::build(&[builtin("", "v1", "ConfigMap", "configmaps", true)]).unwrap();
-        let v2: Value = serde_json::from_slice(&docs.v2_json()).unwrap();
-        assert_eq!(v2["swagger"], "2.0");
-        let mut refs = Vec::new();
-        all_refs(&v2, &mut refs);
-        for r in refs {
-            let name = r.trim_start_matches("#/definitions/");
-            assert!(v2["definitions"].get(name).is_some(), "unresolved {r}");
-        }
-        assert_eq!(&docs.v2_protobuf()[..], b"\x0a\x032.0");
-    }
-
-    #[test]
-    fn unknown_builtin_kinds_are_errors() {
-        let err = Documents::build(&[builtin("", "v1", "Gizmo", "gizmos", true)]).unwrap_err();
-        assert!(err.to_string().contains("Gizmo"));
-    }
-}
+mod tests;
