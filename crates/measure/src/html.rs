@@ -224,20 +224,7 @@ fn cdf_chart(snapshot: &Snapshot) -> Result<String, Error> {
             .y_desc("requests at or below (%)")
             .draw()
             .map_err(chart_error)?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(chart_error)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-        }
-        draw_legend(&mut chart)?;
+        draw_lines(&mut chart, &lines)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
@@ -265,32 +252,32 @@ fn time_chart(title: &str, y_desc: &str, lines: &Lines) -> Result<String, Error>
             .y_desc(y_desc)
             .draw()
             .map_err(chart_error)?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(chart_error)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-        }
-        draw_legend(&mut chart)?;
+        draw_lines(&mut chart, lines)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
 }
 
-fn draw_legend<'a, X, Y>(
+/// Draws one line per class, each with its own colour, and the legend.
+fn draw_lines<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    lines: &Lines,
 ) -> Result<(), Error>
 where
-    X: Ranged,
-    Y: Ranged,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
 {
+    for (i, (name, points)) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(chart_error)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
