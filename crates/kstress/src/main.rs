@@ -1,6 +1,9 @@
 //! The kstress binary: command-line parsing and wiring of the library crates.
 
+mod httperf_cmd;
+mod node_cmd;
 mod serve;
+mod storage;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,10 @@ struct Cli {
 enum Command {
     /// Run the embedded Kubernetes API server in the foreground.
     Serve(serve::ServeArgs),
+    /// HTTP/2 + TLS block-transfer throughput server and client.
+    Httperf(httperf_cmd::HttperfArgs),
+    /// Run one simulated kubelet against a cluster.
+    Node(node_cmd::NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Httperf(args) => httperf_cmd::run(args).await,
+            Command::Node(args) => node_cmd::run(args).await,
         }
     });
     match result {

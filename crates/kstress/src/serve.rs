@@ -2,12 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use apiserver::{Server, ServerConfig, TlsMaterial};
 use clap::Args;
-use store::{MemoryStore, MemoryStoreOptions};
+
+use crate::storage::{self, StoreArgs};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Private key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<String>,
+
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -37,7 +40,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(TlsMaterial::from_files(cert, key)?),
         _ => None,
     };
-    let store = Arc::new(MemoryStore::new(MemoryStoreOptions::default()));
+    let store = storage::open(&args.store).await?;
     let config = ServerConfig {
         listen: args.listen,
         tls,

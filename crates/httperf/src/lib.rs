@@ -1,0 +1,220 @@
+//! `kstress httperf`: an HTTP/2 + TLS block-transfer throughput tool, a
+//! cousin of iperf built on HTTP/2.
+//!
+//! Every process is a [`Server`]: `GET /blocks?size=B&n=N&periodMS=P`
+//! streams N blocks of B bytes, one every P milliseconds; `/metrics` serves
+//! Prometheus counters and `/debug/pprof/profile` a CPU profile, so the
+//! server's side of a transfer can be inspected while it runs. Given a
+//! base URL, the process is also a [`Client`]: request loops multiplexed
+//! over a few HTTP/2 connections fetch blocks back to back, and the run
+//! ends with throughput and latency figures ([`ClientReport`]) in the same
+//! results.json layout as every other kstress driver.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use httperf::{BlockRequest, Client, ClientConfig, ClientTrust, Http2Tuning, Server,
+//!     ServerConfig, ServerIdentity};
+//!
+//! # async fn example() -> Result<(), httperf::Error> {
+//! let listen: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+//! let identity = ServerIdentity::self_signed(listen.ip())?;
+//! let server = Server::start(ServerConfig::new(listen, identity)).await?;
+//! let client = Client::connect(ClientConfig {
+//!     base_url: server.url(),
+//!     threads: 4,
+//!     connections: 2,
+//!     request: BlockRequest::new(1 << 20, 16, 1).unwrap(),
+//!     duration: Duration::from_secs(5),
+//!     max_requests: None,
+//!     trust: ClientTrust::Insecure,
+//!     keylog: None,
+//!     tuning: Http2Tuning::default(),
+//! })
+//! .await?;
+//! let report = client.run(std::future::pending()).await?;
+//! print!("{report}");
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod blocks;
+mod client;
+mod metrics;
+mod profile;
+mod report;
+mod server;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use blocks::{BlockRequest, MAX_PERIOD_MS, QueryError};
+pub use client::{
+    Client, ClientConfig, FIRST_BLOCK, Http2Tuning, MAX_FRAME_SIZE, MIN_FRAME_SIZE, RESPONSE,
+    ReceivedBytes,
+};
+pub use metrics::ServerStats;
+pub use profile::MAX_SECONDS as MAX_PROFILE_SECONDS;
+pub use report::{ClientReport, RateMeter, Rates, SCENARIO};
+pub use server::{DEFAULT_MAX_RESPONSE_BYTES, Server, ServerConfig};
+pub use tls::{ClientTrust, KeyLogWriter, ServerIdentity, keylog_path};
+
+/// Errors of the httperf server and client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The requested address.
+        addr: SocketAddr,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// A certificate, key or CA file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// A PEM file does not hold what it should.
+    #[error("{}: {reason}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The self-signed certificate cannot be generated.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Certificate(String),
+    /// TLS configuration was refused (e.g. a key that does not match the
+    /// certificate).
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The key log file cannot be opened.
+    #[error("cannot open TLS key log file {}: {source}", path.display())]
+    KeyLog {
+        /// The file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// `--base-url` is not a usable https URL.
+    #[error("invalid base URL {url:?}: {reason}")]
+    BaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The client's options contradict each other.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// The server cannot be reached.
+    #[error("cannot connect to {target}: {reason}")]
+    Connect {
+        /// host:port.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS handshake failed, typically on an untrusted certificate.
+    #[error("TLS handshake with {target} failed: {reason}{}", if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+    Handshake {
+        /// host:port.
+        target: String,
+        /// The TLS error.
+        reason: String,
+        /// How to fix it, when the trust settings suggest a fix.
+        hint: &'static str,
+    },
+    /// The server did not agree to HTTP/2.
+    #[error("{target} did not negotiate HTTP/2 through ALPN")]
+    NotHttp2 {
+        /// host:port.
+        target: String,
+    },
+    /// Recording or writing results failed.
+    #[error(transparent)]
+    Measure(#[from] measure::Error),
+}
+
+impl From<rcgen::Error> for Error {
+    fn from(err: rcgen::Error) -> Self {
+        Error::Certificate(err.to_string())
+    }
+}
+
+/// Parses a command-line duration: `30s`, `500ms`, `2m`, `1h30m`, or a
+/// plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|err| format!("invalid duration {text:?} (e.g. 30s, 500ms, 2m): {err}"))?;
+    Duration::try_from(signed).map_err(|_| format!("duration {text:?} must not be negative"))
+}
+
+/// Parses a command-line byte count: a plain number, or one with a binary
+/// suffix (`KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let shift = match suffix.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => {
+            return Err(format!(
+                "invalid size {text:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number such as 1MiB"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("16 GiB"), Ok(16 << 30));
+        assert_eq!(parse_bytes("2K"), Ok(2048));
+        assert!(parse_bytes("1TB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("MiB").is_err());
+        assert!(
+            parse_bytes("99999999999G")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+}
