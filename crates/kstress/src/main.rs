@@ -1,5 +1,6 @@
 //! The kstress binary: command-line parsing and wiring of the library crates.
 
+mod conformance_cmd;
 mod httperf_cmd;
 mod node_cmd;
 mod serve;
@@ -26,6 +27,8 @@ enum Command {
     Httperf(httperf_cmd::HttperfArgs),
     /// Run one simulated kubelet against a cluster.
     Node(node_cmd::NodeArgs),
+    /// Check node lifecycle and image-pull behaviour on a cluster.
+    Conformance(conformance_cmd::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Httperf(args) => httperf_cmd::run(args).await,
             Command::Node(args) => node_cmd::run(args).await,
+            Command::Conformance(args) => conformance_cmd::run(args).await,
         }
     });
     match result {
