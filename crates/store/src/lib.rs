@@ -10,6 +10,8 @@
 //! shared conformance suite (`testsuite`, behind the feature of that name)
 //! pins them.
 
+mod disk;
+mod hub;
 mod memory;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -20,6 +22,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub use disk::{DiskOpenError, DiskStore, DiskStoreOptions};
 pub use memory::{MemoryStore, MemoryStoreOptions};
 
 /// A store revision. Revisions start at 1 for the first write; 0 never names a

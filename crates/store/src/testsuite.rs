@@ -9,6 +9,14 @@
 //! store::store_conformance_tests!(async || MemoryStore::new(Default::default()));
 //! ```
 //!
+//! A backend whose store needs something kept alive beside it (a data
+//! directory, an etcd server) passes `guarded` and a closure returning the
+//! store and that guard; the guard is dropped when the case ends:
+//!
+//! ```text
+//! store::store_conformance_tests!(guarded async || (open(dir.path()), dir));
+//! ```
+//!
 //! Each case is also a public function taking the store, so a failure names
 //! the rule that broke. Cases only assume an empty store: revisions are
 //! compared relative to the ones the writes return, never to fixed numbers.
@@ -27,8 +35,29 @@ use crate::{
 /// Instantiates one `#[tokio::test]` per conformance case.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($make:expr) => {
-        $crate::store_conformance_tests!(@cases $make;
+    (@cases bare $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let make = $make;
+                let store = make().await;
+                $crate::testsuite::$case(::std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+    (@cases guarded $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let make = $make;
+                let (store, guard) = make().await;
+                $crate::testsuite::$case(::std::sync::Arc::new(store)).await;
+                drop(guard);
+            }
+        )*
+    };
+    (@all $mode:ident $make:expr) => {
+        $crate::store_conformance_tests!(@cases $mode $make;
             create_get_and_already_exists,
             update_is_compare_and_swap,
             delete_with_and_without_expected_revision,
@@ -50,15 +79,11 @@ macro_rules! store_conformance_tests {
             compaction_bounds,
         );
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let make = $make;
-                let store = make().await;
-                $crate::testsuite::$case(::std::sync::Arc::new(store)).await;
-            }
-        )*
+    (guarded $make:expr) => {
+        $crate::store_conformance_tests!(@all guarded $make);
+    };
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@all bare $make);
     };
 }
 
