@@ -2,7 +2,7 @@
 # Loopback throughput of the kstress httperf client and of h2load against
 # one kstress httperf server, with 1 MiB blocks, in one run.
 #
-# Usage: crates/httperf/bench.sh
+# Usage: bench/httperf.sh
 # Environment (all optional):
 #   KSTRESS      kstress binary to use (default: build it in release mode)
 #   DURATION     seconds per client run (default 10)
@@ -15,7 +15,7 @@
 # Needs h2load (Debian: apt-get install -y nghttp2-client) and curl.
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-2}
 STREAMS=${STREAMS:-4}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use measure::{Class, ClassId, Kind, Measurement, Outcome, Recorder};
@@ -135,7 +135,7 @@ impl ClientConfig {
             "n": self.request.n,
             "period_ms": self.request.period.as_millis(),
             "duration_s": self.duration.as_secs_f64(),
-            "requests": self.max_requests,
+            "max_requests": self.max_requests,
             "insecure": self.trust == ClientTrust::Insecure,
             "http2": {
                 "stream_window": self.tuning.stream_window,
@@ -247,18 +247,20 @@ impl Client {
         drop(senders);
         let sampler = tokio::spawn(sample_per_second(received.clone(), stop_rx.clone()));
 
-        let all_done = async { while loops.join_next().await.is_some() {} };
-        tokio::select! {
-            () = all_done => {}
-            () = tokio::time::sleep(config.duration) => {}
-            () = stop => {}
-        }
+        let refused = tokio::select! {
+            refused = first_refusal(&mut loops) => refused,
+            () = tokio::time::sleep(config.duration) => None,
+            () = stop => None,
+        };
         // Ignoring the result: the loops hold receivers until they end.
         let _ = stop_tx.send(true);
-        while loops.join_next().await.is_some() {}
+        let refused = refused.or(first_refusal(&mut loops).await);
         let elapsed = started.elapsed();
         let per_second = sampler.await.unwrap_or_default();
         drivers.shutdown().await;
+        if let Some(err) = refused {
+            return Err(err);
+        }
         Ok(ClientReport::new(
             &config,
             measurement.snapshot(),
@@ -267,6 +269,23 @@ impl Client {
             per_second,
         ))
     }
+}
+
+/// Waits for every loop to end; returns the first refusal among them.
+/// A panic in a loop is a bug and goes on unwinding here.
+async fn first_refusal(loops: &mut JoinSet<Result<(), Error>>) -> Option<Error> {
+    let mut refused = None;
+    while let Some(joined) = loops.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                refused.get_or_insert(err);
+            }
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => {}
+        }
+    }
+    refused
 }
 
 /// The server as the URL names it.
@@ -286,7 +305,7 @@ impl Target {
         let uri: Uri = base_url.parse().map_err(|_| invalid("not a URL"))?;
         if uri.scheme_str() != Some("https") {
             return Err(invalid(
-                "the scheme must be https: the server speaks HTTP/2 over TLS",
+                "expected https://HOST[:PORT]: the server speaks HTTP/2 over TLS",
             ));
         }
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
@@ -393,22 +412,28 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Fetches until stopped, out of budget or out of connection; ends
+    /// with an error only when the server refuses the request itself.
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), Error> {
         loop {
             if *stop.borrow() || !self.take_ticket() {
-                return;
+                return Ok(());
             }
             let fetched = tokio::select! {
                 biased;
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
                 fetched = self.fetch() => fetched,
             };
-            if let Err(outcome) = fetched {
-                self.recorder
-                    .record(self.classes.response, outcome.0, outcome.1);
-                if self.sender.is_closed() {
-                    tracing::warn!("HTTP/2 connection closed; its request loop stops");
-                    return;
+            match fetched {
+                Ok(()) => {}
+                Err(Failure::Refused(err)) => return Err(err),
+                Err(Failure::Failed(latency, outcome)) => {
+                    self.recorder
+                        .record(self.classes.response, latency, outcome);
+                    if self.sender.is_closed() {
+                        tracing::warn!("HTTP/2 connection closed; its request loop stops");
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -425,11 +450,12 @@ impl Worker {
         })
     }
 
-    /// One request; successes are recorded here, failures returned with
-    /// their latency so the loop can decide whether to go on.
-    async fn fetch(&mut self) -> Result<(), (Duration, Outcome)> {
+    /// One request; successes are recorded here, failures returned so the
+    /// loop can decide whether to go on.
+    async fn fetch(&mut self) -> Result<(), Failure> {
         let start = Instant::now();
-        let failed = |reason: &'static str| (start.elapsed(), Outcome::error(reason));
+        let failed =
+            |reason: &'static str| Failure::Failed(start.elapsed(), Outcome::error(reason));
         self.sender
             .ready()
             .await
@@ -441,8 +467,19 @@ impl Worker {
             .send_request(request)
             .await
             .map_err(|_| failed("stream"))?;
-        if response.status() != StatusCode::OK {
-            return Err((start.elapsed(), Outcome::status(response.status().as_u16())));
+        let status = response.status();
+        if status.is_client_error() {
+            return Err(Failure::Refused(Error::Refused {
+                path: self.request.path_and_query(),
+                status,
+                message: first_line(response.into_body()).await,
+            }));
+        }
+        if status != StatusCode::OK {
+            return Err(Failure::Failed(
+                start.elapsed(),
+                Outcome::status(status.as_u16()),
+            ));
         }
         let mut body = response.into_body();
         let mut got = 0u64;
@@ -460,7 +497,7 @@ impl Worker {
         }
         let latency = start.elapsed();
         if got != self.request.total_bytes() {
-            return Err((latency, Outcome::error("short-body")));
+            return Err(Failure::Failed(latency, Outcome::error("short-body")));
         }
         if let Some(first_block) = first_block {
             self.recorder
@@ -469,6 +506,30 @@ impl Worker {
         self.recorder
             .record(self.classes.response, latency, Outcome::Ok);
         Ok(())
+    }
+}
+
+/// Why one request did not succeed.
+enum Failure {
+    /// The request failed (stream reset, 5xx, short body); it is recorded
+    /// and the loop goes on while its connection lasts.
+    Failed(Duration, Outcome),
+    /// The server refused the request as such; every retry would fail alike.
+    Refused(Error),
+}
+
+/// Largest part of an error response read for its message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+/// The first line of a (small, textual) error response body.
+async fn first_line(body: hyper::body::Incoming) -> String {
+    match Limited::new(body, ERROR_BODY_LIMIT).collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Err(err) => format!("(unreadable body: {err})"),
     }
 }
 

@@ -138,6 +138,17 @@ pub enum Error {
         /// host:port.
         target: String,
     },
+    /// The server refused the request itself (a 4xx status), so every
+    /// further request would fail the same way.
+    #[error("the server refused {path}: {status}: {message}")]
+    Refused {
+        /// The request's path and query.
+        path: String,
+        /// The HTTP status.
+        status: http::StatusCode,
+        /// The first line of the response body.
+        message: String,
+    },
     /// Recording or writing results failed.
     #[error(transparent)]
     Measure(#[from] measure::Error),

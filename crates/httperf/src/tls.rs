@@ -119,15 +119,13 @@ impl ServerIdentity {
     }
 }
 
-/// Which server certificates the client accepts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Which server certificates the client accepts. There is no implicit
+/// default: the server's generated certificate is self-signed, so the user
+/// chooses between naming the certificate to trust and not checking it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientTrust {
-    /// The operating system's roots: right for a server with a real
-    /// certificate, wrong for the generated self-signed one.
-    #[default]
-    Platform,
-    /// The certificates in this PEM file (a CA, or the server's own
-    /// self-signed certificate).
+    /// The certificates in this PEM file: a CA, or the server's own
+    /// self-signed certificate (see `--cert-out`).
     Ca(PathBuf),
     /// Any certificate. The handshake signatures are still checked, so the
     /// connection is encrypted, but the server is not authenticated.
@@ -138,11 +136,10 @@ impl ClientTrust {
     /// How the failure to verify a server should be explained to the user.
     pub(crate) fn hint(&self) -> &'static str {
         match self {
-            ClientTrust::Platform => {
-                "the client trusts only the system's CAs; pass --ca FILE with the server's \
-                 certificate or CA, or --insecure"
+            ClientTrust::Ca(_) => {
+                "the client trusts only the certificates given with --ca; pass the server's \
+                 certificate (written by its --cert-out) or CA, or use --insecure"
             }
-            ClientTrust::Ca(_) => "the client trusts only the certificates given with --ca",
             ClientTrust::Insecure => "",
         }
     }
@@ -155,12 +152,6 @@ impl ClientTrust {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?;
         let mut config = match self {
-            ClientTrust::Platform => {
-                let mut roots = RootCertStore::empty();
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-                builder.with_root_certificates(roots).with_no_client_auth()
-            }
             ClientTrust::Ca(path) => {
                 let pem = read(path)?;
                 let mut roots = RootCertStore::empty();

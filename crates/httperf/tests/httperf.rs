@@ -366,7 +366,10 @@ async fn tls_keys_are_logged_only_where_asked() {
 async fn an_untrusted_certificate_is_a_clear_error() {
     let harness = Harness::start().await;
     let mut config = harness.client_config(1, 1, "size=10&n=1&periodMS=1");
-    config.trust = ClientTrust::Platform;
+    let other = harness.dir.path().join("other.pem");
+    let stranger = ServerIdentity::self_signed("127.0.0.1".parse().unwrap()).unwrap();
+    std::fs::write(&other, stranger.certificate_pem()).unwrap();
+    config.trust = ClientTrust::Ca(other);
     let err = Client::connect(config).await.err().expect("connect fails");
     assert!(matches!(err, Error::Handshake { .. }), "{err}");
     let message = err.to_string();
@@ -394,6 +397,31 @@ async fn bad_client_options_fail_before_connecting() {
     let err = Client::connect(config).await.err().expect("refused");
     assert!(err.to_string().contains("https"), "{err}");
     assert_eq!(harness.server.stats().connections_total, 0);
+    harness.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_request_ends_the_run_with_the_servers_reason() {
+    let harness = Harness::start_with(|config| config.max_response_bytes = 1000).await;
+    let config = harness.client_config(3, 1, "size=600&n=2&periodMS=1");
+    let client = Client::connect(config).await.unwrap();
+    let err = tokio::time::timeout(PATIENCE, client.run(std::future::pending()))
+        .await
+        .expect("a refusal ends the run at once")
+        .err()
+        .expect("the run fails");
+    assert!(
+        matches!(err, Error::Refused { status, .. } if status == StatusCode::BAD_REQUEST),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("/blocks?size=600&n=2&periodMS=1")
+            && message.contains("--max-response-bytes"),
+        "{message}"
+    );
+    // Each loop stops at its first refusal instead of retrying.
+    assert!(harness.server.stats().requests_total <= 3);
     harness.server.shutdown().await;
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use httperf::{
     BlockRequest, Client, ClientConfig, ClientTrust, Http2Tuning, KeyLogWriter, RateMeter,
     ReceivedBytes, Server, ServerConfig, ServerIdentity,
@@ -21,12 +21,20 @@ const CLIENT_LISTEN: &str = "127.0.0.1:0";
 
 /// HTTP/2 + TLS block-transfer throughput tool.
 ///
-/// Always serves HTTPS: `GET /blocks?size=B&n=N&periodMS=P` streams N
-/// blocks of B bytes, one every P ms; `/metrics` serves Prometheus metrics
-/// and `/debug/pprof/profile?seconds=S[&format=svg]` a CPU profile. With
-/// --base-url it is also a client that fetches blocks from that server
-/// until --duration ends (or Ctrl-C) and prints throughput and latencies.
+/// Always serves HTTPS (HTTP/2 and HTTP/1.1): `GET
+/// /blocks?size=B&n=N&periodMS=P` streams N blocks of B bytes, one every P
+/// ms; `/metrics` serves Prometheus metrics and
+/// `/debug/pprof/profile?seconds=S[&format=svg]` a CPU profile. Without
+/// --cert/--key the server generates a self-signed certificate
+/// (--cert-out saves it for clients).
+///
+/// With --base-url it is also a client that fetches blocks from that
+/// server until --duration ends (or Ctrl-C) and prints throughput and
+/// latencies. The client must be told whom to trust: --ca FILE (the
+/// server's certificate or its CA) authenticates the server, --insecure
+/// accepts any certificate and only encrypts.
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("trust").args(["ca", "insecure"])))]
 pub struct HttperfArgs {
     /// Address to serve HTTPS on [default: 127.0.0.1:8443, or any free
     /// loopback port with --base-url].
@@ -39,12 +47,17 @@ pub struct HttperfArgs {
     /// Private key of --cert (PEM).
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
+    /// Write the server's certificate (PEM) to this file, for the --ca of
+    /// clients of a self-signed server.
+    #[arg(long)]
+    cert_out: Option<PathBuf>,
     /// Largest /blocks response (size x n) the server agrees to send.
     #[arg(long, default_value = "16GiB", value_parser = httperf::parse_bytes)]
     max_response_bytes: u64,
 
-    /// Also act as a client of this server, e.g. https://127.0.0.1:8443.
-    #[arg(long)]
+    /// Also act as a client of this server, e.g. https://127.0.0.1:8443;
+    /// needs --ca or --insecure.
+    #[arg(long, requires = "trust")]
     base_url: Option<String>,
     /// Concurrent request loops (HTTP/2 streams).
     #[arg(long, default_value_t = 1, requires = "base_url")]
@@ -64,13 +77,15 @@ pub struct HttperfArgs {
     /// How long the client runs, e.g. 30s or 2m.
     #[arg(long, default_value = "10s", value_parser = httperf::parse_duration, requires = "base_url")]
     duration: Duration,
-    /// Stop after this many requests in total.
+    /// Stop after this many requests in total (all loops together).
     #[arg(long, requires = "base_url")]
     requests: Option<u64>,
-    /// Trust the server certificates in this PEM file.
+    /// Trust only the certificates in this PEM file: the server's own
+    /// (see --cert-out) or its CA.
     #[arg(long, requires = "base_url", conflicts_with = "insecure")]
     ca: Option<PathBuf>,
-    /// Accept any server certificate (the traffic is still encrypted).
+    /// Accept any server certificate: the traffic is encrypted but the
+    /// server is not authenticated.
     #[arg(long, requires = "base_url")]
     insecure: bool,
     /// Largest HTTP/2 DATA frame the client accepts (SETTINGS_MAX_FRAME_SIZE),
@@ -87,7 +102,7 @@ pub struct HttperfArgs {
     keylog_file: Option<PathBuf>,
     /// Verbosity: 2 logs transmit and receive rates every second. For
     /// more detail set RUST_LOG=httperf=debug.
-    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    #[arg(short = 'v', long = "verbosity", default_value_t = 0)]
     verbosity: u8,
 }
 
@@ -102,7 +117,25 @@ pub async fn run(args: HttperfArgs) -> anyhow::Result<()> {
     if let Some(keylog) = &keylog {
         eprintln!("{}", keylog.warning());
     }
+    let server = start_server(&args, keylog.clone()).await?;
+    let result = match args.base_url.clone() {
+        Some(base_url) => run_client(&server, base_url, args, keylog.clone()).await,
+        None => {
+            announce(&server);
+            serve_until_interrupted(&server, args.verbosity).await
+        }
+    };
+    server.shutdown().await;
+    if let Some(keylog) = &keylog {
+        eprintln!("{}", keylog.warning());
+    }
+    result
+}
 
+async fn start_server(
+    args: &HttperfArgs,
+    keylog: Option<Arc<KeyLogWriter>>,
+) -> anyhow::Result<Server> {
     let default_listen = if args.base_url.is_some() {
         CLIENT_LISTEN
     } else {
@@ -116,24 +149,23 @@ pub async fn run(args: HttperfArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => ServerIdentity::from_pem_files(cert, key)?,
         _ => ServerIdentity::self_signed(listen.ip())?,
     };
+    if let Some(path) = &args.cert_out {
+        std::fs::write(path, identity.certificate_pem())
+            .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+    }
     let mut config = ServerConfig::new(listen, identity);
     config.max_response_bytes = args.max_response_bytes;
-    config.keylog = keylog.clone();
-    let server = Server::start(config).await?;
+    config.keylog = keylog;
+    Ok(Server::start(config).await?)
+}
+
+/// Tells the user (and scripts, which read the URL from it) where the
+/// server is.
+fn announce(server: &Server) {
     eprintln!(
         "httperf: serving {} (/blocks, /metrics, /debug/pprof/profile)",
         server.url()
     );
-
-    let result = match args.base_url.clone() {
-        Some(base_url) => run_client(&server, base_url, args, keylog.clone()).await,
-        None => serve_until_interrupted(&server, args.verbosity).await,
-    };
-    server.shutdown().await;
-    if let Some(keylog) = &keylog {
-        eprintln!("{}", keylog.warning());
-    }
-    result
 }
 
 async fn run_client(
@@ -145,7 +177,7 @@ async fn run_client(
     let trust = match (args.insecure, args.ca) {
         (true, _) => ClientTrust::Insecure,
         (false, Some(ca)) => ClientTrust::Ca(ca),
-        (false, None) => ClientTrust::Platform,
+        (false, None) => anyhow::bail!("--base-url needs --ca FILE or --insecure"),
     };
     let request = BlockRequest::new(args.size, args.n, args.period_ms)
         .context("invalid --size, -n or --period-ms")?;
@@ -164,6 +196,7 @@ async fn run_client(
         },
     })
     .await?;
+    announce(server);
     let received = client.received();
     let report = client.run(interrupted());
     tokio::pin!(report);
