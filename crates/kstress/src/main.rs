@@ -1,10 +1,14 @@
 //! The kstress binary: command-line parsing and wiring of the library crates.
 
 mod conformance_cmd;
+mod embedded;
 mod httperf_cmd;
 mod node_cmd;
+mod run;
 mod serve;
 mod storage;
+mod target;
+mod units;
 
 use std::process::ExitCode;
 
@@ -21,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a load driver against the embedded cluster or a real one.
+    Run(run::RunArgs),
     /// Run the embedded Kubernetes API server in the foreground.
     Serve(serve::ServeArgs),
     /// HTTP/2 + TLS block-transfer throughput server and client.
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Httperf(args) => httperf_cmd::run(args).await,
             Command::Node(args) => node_cmd::run(args).await,
@@ -61,10 +68,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Warnings and errors, except kube-rs's report of each failed request:
+/// load drivers count those themselves, and a failing server would
+/// otherwise flood the terminal.
+const DEFAULT_LOG_FILTER: &str = "warn,kube_client::client::builder=off";
+
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,808 @@
+//! `kstress run <driver>`: one load run, from target and namespace set-up
+//! through the driver to the report and clean-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use kube::api::{DeleteParams, DynamicObject, ListParams};
+use kube::{Api, Client};
+use load::arrivals::ArrivalProcess;
+use load::churn::Churn;
+use load::control::{Control, StopReason};
+use load::list::Lists;
+use load::objects::{Template, payload};
+use load::pod_stress::PodStress;
+use load::resource::{self, Resource};
+use load::thrash::Thrash;
+use load::watch_latency::{DeleteLog, WatchLatency};
+use load::watch_loop::WatchLoop;
+use load::{Context, Output, RUN_LABEL, namespace};
+use measure::{Class, Measurement, MetricsServer, Progress, Registry, Report, RunInfo};
+use serde_json::{Value, json};
+
+use crate::target::{Target, TargetArgs};
+use crate::units::{parse_duration, parse_size};
+
+/// How long clean-up waits for the run's namespace to disappear.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// Pod get / create / update from concurrent workers, with paged lists
+    /// alongside.
+    PodStress(PodStressArgs),
+    /// Open-loop creates at a target rate, each object deleted after a
+    /// fixed lifetime.
+    Churn(ChurnArgs),
+    /// Closed-loop workers cycling create -> update -> delete.
+    Thrash(ThrashArgs),
+    /// Informer notification and work queue latency while a writer runs.
+    WatchLatency(WatchLatencyArgs),
+    /// Clients looping over time-limited watches while a writer runs.
+    WatchLoop(WatchLoopArgs),
+    /// Clients paging through a resource, namespaced and cluster-wide.
+    List(ListArgs),
+}
+
+impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Scenario::PodStress(_) => "pod-stress",
+            Scenario::Churn(_) => "churn",
+            Scenario::Thrash(_) => "thrash",
+            Scenario::WatchLatency(_) => "watch-latency",
+            Scenario::WatchLoop(_) => "watch-loop",
+            Scenario::List(_) => "list",
+        }
+    }
+
+    fn common(&self) -> &CommonArgs {
+        match self {
+            Scenario::PodStress(args) => &args.common,
+            Scenario::Churn(args) => &args.common,
+            Scenario::Thrash(args) => &args.common,
+            Scenario::WatchLatency(args) => &args.common,
+            Scenario::WatchLoop(args) => &args.common,
+            Scenario::List(args) => &args.common,
+        }
+    }
+}
+
+/// Options every driver shares.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// How long the load runs, e.g. 30s, 5m.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// Directory to write results.json (and report.html) into.
+    #[arg(long)]
+    output: Option<PathBuf>,
+
+    /// Also write a report in this format into --output.
+    #[arg(long, value_enum, requires = "output")]
+    report: Option<ReportFormat>,
+
+    /// Serve live Prometheus metrics (stress_client_*) on this address.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Namespace of the run's objects [default: <driver>-<random>-<time>].
+    #[arg(long)]
+    namespace: Option<String>,
+
+    /// Use --namespace as it is instead of creating it (nor deleting it).
+    #[arg(long, requires = "namespace")]
+    skip_namespace_creation: bool,
+
+    /// Keep the run's namespace and objects afterwards.
+    #[arg(long)]
+    keep: bool,
+
+    /// End the run when every request has failed for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    max_error_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    /// A self-contained report.html with SVG charts.
+    Html,
+}
+
+#[derive(Args, Debug)]
+struct PodStressArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Get/create/update steps in all; negative runs until the run ends.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    objects: i64,
+
+    /// Payload bytes per pod, e.g. 10KiB.
+    #[arg(long, default_value = "10KiB", value_parser = parse_size)]
+    object_size: u64,
+
+    /// Workers taking get/create/update steps concurrently.
+    #[arg(long, default_value_t = 10)]
+    update_concurrency: usize,
+
+    /// Page size of the list loop; negative disables lists.
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    list_batch_limit: i64,
+
+    /// Prefix of the pod names [default: pod<7 random characters>].
+    #[arg(long)]
+    key_prefix: Option<String>,
+
+    /// Nodes a real cluster must have.
+    #[arg(long, default_value_t = 1)]
+    min_nodes: usize,
+
+    /// Container image of the pods.
+    #[arg(long, default_value = "busybox")]
+    image: String,
+}
+
+/// What the churn-style drivers write.
+#[derive(Args, Debug)]
+struct ObjectArgs {
+    /// Resource to write: a plural (configmaps), NAME.GROUP or
+    /// GROUP/VERSION/NAME; custom resources included.
+    #[arg(long, default_value = "configmaps")]
+    resource: String,
+
+    /// An object (YAML or JSON) to write for resources without a built-in
+    /// shape; its name and namespace are replaced.
+    #[arg(long)]
+    template: Option<String>,
+
+    /// Payload bytes per object, e.g. 1KiB.
+    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+    object_size: u64,
+}
+
+#[derive(Args, Debug)]
+struct ChurnOptions {
+    /// Target creates per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+
+    /// Arrival process: poisson or constant.
+    #[arg(long, default_value = "poisson")]
+    arrivals: ArrivalProcess,
+
+    /// Time from each object's creation to its deletion.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    lifetime: Duration,
+
+    /// Requests in flight at most; later arrivals wait (and show as lag).
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight: usize,
+
+    /// Seed of the Poisson schedule [default: random].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+struct ThrashOptions {
+    /// Closed-loop workers.
+    #[arg(long, default_value_t = 10)]
+    workers: usize,
+}
+
+#[derive(Args, Debug)]
+struct ChurnArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    objects: ObjectArgs,
+    #[command(flatten)]
+    churn: ChurnOptions,
+}
+
+#[derive(Args, Debug)]
+struct ThrashArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    objects: ObjectArgs,
+    #[command(flatten)]
+    thrash: ThrashOptions,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Writer {
+    /// Open-loop churn (--rate, --lifetime, --arrivals).
+    Churn,
+    /// Closed-loop thrash (--workers).
+    Thrash,
+    /// No writes (watch-loop only).
+    None,
+}
+
+#[derive(Args, Debug)]
+struct WatchLatencyArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Informers, each with its own work queue.
+    #[arg(long, default_value_t = 1)]
+    watchers: usize,
+    /// The writer driver running alongside.
+    #[arg(long, value_enum, default_value = "churn")]
+    driver: Writer,
+    #[command(flatten)]
+    objects: ObjectArgs,
+    #[command(flatten)]
+    churn: ChurnOptions,
+    #[command(flatten)]
+    thrash: ThrashOptions,
+}
+
+#[derive(Args, Debug)]
+struct WatchLoopArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Clients looping over watches.
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Server-side time limit of each watch.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    watch_timeout: Duration,
+    /// The writer driver running alongside.
+    #[arg(long, value_enum, default_value = "churn")]
+    driver: Writer,
+    #[command(flatten)]
+    objects: ObjectArgs,
+    #[command(flatten)]
+    churn: ChurnOptions,
+    #[command(flatten)]
+    thrash: ThrashOptions,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Concurrent listing clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Page size; 0 lists everything in one response.
+    #[arg(long, default_value_t = 500)]
+    limit: u32,
+    /// Objects created in the namespace before listing starts.
+    #[arg(long, default_value_t = 1000)]
+    objects: u64,
+    /// Resource to list (and seed): a plural, NAME.GROUP or
+    /// GROUP/VERSION/NAME.
+    #[arg(long, default_value = "configmaps")]
+    resource: String,
+    /// An object (YAML or JSON) to seed for resources without a built-in
+    /// shape.
+    #[arg(long)]
+    template: Option<String>,
+    /// Payload bytes per seeded object.
+    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+    object_size: u64,
+}
+
+/// Runs one scenario end to end.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario;
+    validate(&scenario)?;
+    let name = scenario.name();
+    let common = scenario.common();
+    let target = common.target.connect(&format!("Run {name}")).await?;
+    let outcome = run_on(&scenario, &target).await;
+    target.close().await;
+    outcome
+}
+
+/// Checks what can be checked before any cluster is touched.
+fn validate(scenario: &Scenario) -> anyhow::Result<()> {
+    let positive = |value: u64, flag: &str| {
+        if value == 0 {
+            bail!("{flag} must be positive")
+        }
+        Ok(())
+    };
+    match scenario {
+        Scenario::PodStress(args) => {
+            positive(args.object_size, "--object-size")?;
+            positive(args.update_concurrency as u64, "--update-concurrency")?;
+        }
+        Scenario::Churn(args) => check_churn(&args.churn)?,
+        Scenario::Thrash(args) => positive(args.thrash.workers as u64, "--workers")?,
+        Scenario::WatchLatency(args) => {
+            positive(args.watchers as u64, "--watchers")?;
+            check_writer(args.driver, &args.churn, &args.thrash)?;
+            if args.driver == Writer::None {
+                bail!("watch-latency needs a writer: --driver churn or --driver thrash");
+            }
+        }
+        Scenario::WatchLoop(args) => {
+            positive(args.clients as u64, "--clients")?;
+            if args.watch_timeout < Duration::from_secs(1) {
+                bail!("--watch-timeout must be at least 1s");
+            }
+            check_writer(args.driver, &args.churn, &args.thrash)?;
+        }
+        Scenario::List(args) => positive(args.clients as u64, "--clients")?,
+    }
+    if scenario.common().duration.is_zero() {
+        bail!("--duration must be positive");
+    }
+    Ok(())
+}
+
+fn check_writer(
+    writer: Writer,
+    churn: &ChurnOptions,
+    thrash: &ThrashOptions,
+) -> anyhow::Result<()> {
+    match writer {
+        Writer::Churn => check_churn(churn),
+        Writer::Thrash if thrash.workers == 0 => bail!("--workers must be positive"),
+        Writer::Thrash | Writer::None => Ok(()),
+    }
+}
+
+fn check_churn(churn: &ChurnOptions) -> anyhow::Result<()> {
+    if !(churn.rate.is_finite() && churn.rate > 0.0) {
+        bail!("--rate must be a positive number");
+    }
+    if churn.max_in_flight == 0 {
+        bail!("--max-in-flight must be positive");
+    }
+    Ok(())
+}
+
+async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
+    let common = scenario.common();
+    let client = target.client.clone();
+    if let Scenario::PodStress(args) = scenario
+        && target.cluster.is_none()
+    {
+        check_min_nodes(&client, args.min_nodes).await?;
+    }
+    let resource = match scenario {
+        Scenario::PodStress(_) => None,
+        Scenario::Churn(ChurnArgs { objects, .. })
+        | Scenario::Thrash(ThrashArgs { objects, .. })
+        | Scenario::WatchLatency(WatchLatencyArgs { objects, .. })
+        | Scenario::WatchLoop(WatchLoopArgs { objects, .. }) => {
+            let resource = resource::resolve(&client, &objects.resource).await?;
+            let template = Template::new(
+                &resource,
+                &payload(usize::try_from(objects.object_size)?),
+                objects.template.as_deref(),
+            )?;
+            Some((resource, template))
+        }
+        Scenario::List(args) => {
+            let resource = resource::resolve(&client, &args.resource).await?;
+            let template = Template::new(
+                &resource,
+                &payload(usize::try_from(args.object_size)?),
+                args.template.as_deref(),
+            )?;
+            Some((resource, template))
+        }
+    };
+
+    let namespace = common
+        .namespace
+        .clone()
+        .unwrap_or_else(|| namespace::generated_name(scenario.name()));
+    if common.skip_namespace_creation {
+        namespace::check_exists(&client, &namespace).await?;
+    } else {
+        namespace::create(&client, &namespace).await?;
+    }
+    let run_id = format!("ks{}", &namespace::generated_name("x")[2..8]);
+
+    let measurement = Measurement::new(classes(scenario))?;
+    let ctx = Context {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        run_id: run_id.clone(),
+        measurement: measurement.clone(),
+        stop: tokio_util::sync::CancellationToken::new(),
+    };
+    let outcome = drive(scenario, &ctx, resource.as_ref(), &target.description).await;
+
+    let cleanup = if common.keep || common.skip_namespace_creation {
+        if common.keep {
+            eprintln!("kept namespace {namespace}");
+        }
+        Ok(())
+    } else {
+        cleanup(
+            &client,
+            &namespace,
+            &run_id,
+            resource.as_ref().map(|(r, _)| r),
+        )
+        .await
+    };
+    let reason = outcome?;
+    if let Some(reason @ StopReason::Failing(_)) = reason {
+        if let Err(err) = cleanup {
+            eprintln!("warning: {err:#}");
+        }
+        bail!("the run ended early: {reason}");
+    }
+    cleanup
+}
+
+async fn check_min_nodes(client: &Client, min_nodes: usize) -> anyhow::Result<()> {
+    if min_nodes == 0 {
+        return Ok(());
+    }
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let count = nodes
+        .list_metadata(&ListParams::default())
+        .await
+        .context("cannot list the cluster's nodes")?
+        .items
+        .len();
+    if count < min_nodes {
+        bail!("the cluster has {count} node(s); --min-nodes requires {min_nodes}");
+    }
+    Ok(())
+}
+
+fn classes(scenario: &Scenario) -> Vec<Class> {
+    let writer = |writer: Writer| match writer {
+        Writer::Churn => Churn::classes(),
+        Writer::Thrash => Thrash::classes(),
+        Writer::None => Vec::new(),
+    };
+    match scenario {
+        Scenario::PodStress(_) => PodStress::classes(),
+        Scenario::Churn(_) => Churn::classes(),
+        Scenario::Thrash(_) => Thrash::classes(),
+        Scenario::WatchLatency(args) => {
+            let mut classes = WatchLatency::classes();
+            classes.extend(writer(args.driver));
+            classes
+        }
+        Scenario::WatchLoop(args) => {
+            let mut classes = WatchLoop::classes();
+            classes.extend(writer(args.driver));
+            classes
+        }
+        Scenario::List(_) => Lists::classes(),
+    }
+}
+
+/// Runs the driver with its measurement, progress, metrics and stop
+/// conditions, then reports. Returns why the run stopped.
+async fn drive(
+    scenario: &Scenario,
+    ctx: &Context,
+    resource: Option<&(Resource, Template)>,
+    target: &str,
+) -> anyhow::Result<Option<StopReason>> {
+    let common = scenario.common();
+    let metrics = match common.metrics_addr {
+        Some(addr) => {
+            let mut registry = Registry::default();
+            ctx.measurement.register_metrics(&mut registry);
+            let server = MetricsServer::start(addr, registry).await?;
+            eprintln!("metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
+
+    let control = Control::new();
+    let mut ctx = ctx.clone();
+    ctx.stop = control.token();
+    let timers = [
+        control.stop_after(common.duration),
+        control.stop_when_failing(
+            ctx.measurement.clone(),
+            Duration::from_secs(common.max_error_seconds.max(1)),
+        ),
+        interrupt_on_ctrl_c(control.clone()),
+    ];
+    let progress = Progress::start(&ctx.measurement, Some(common.duration));
+    let driven = execute(scenario, &ctx, resource).await;
+    if matches!(&driven, Ok(output) if output.finished_early) {
+        control.stop(StopReason::Finished);
+    } else {
+        control.stop(StopReason::Duration);
+    }
+    progress.finish();
+    for timer in timers {
+        timer.abort();
+    }
+    let reason = control.reason();
+
+    let (config, output) = match driven {
+        Ok(output) => (config(scenario), output),
+        Err(err) => {
+            if let Some(metrics) = metrics {
+                metrics.shutdown().await;
+            }
+            return Err(err);
+        }
+    };
+    let mut extra = output.extra;
+    if let Some(reason) = &reason {
+        extra.insert("stop_reason".to_owned(), json!(reason.to_string()));
+    }
+    extra.insert("namespace".to_owned(), json!(ctx.namespace));
+    let report = Report::new(
+        RunInfo {
+            scenario: scenario.name().to_owned(),
+            target: target.to_owned(),
+            config,
+            target_rate_per_s: output.target_rate_per_s,
+            extra,
+        },
+        ctx.measurement.snapshot(),
+    );
+    print!("{}", report.table());
+    if let Some(dir) = &common.output {
+        let path = report.write_json(dir)?;
+        eprintln!("results written to {}", path.display());
+        if common.report.is_some() {
+            let path = report.write_html(dir)?;
+            eprintln!("report written to {}", path.display());
+        }
+    }
+    if let Some(metrics) = metrics {
+        metrics.shutdown().await;
+    }
+    Ok(reason)
+}
+
+/// The first Ctrl-C ends the run gracefully (results are still written and
+/// the namespace removed); a second one exits at once.
+fn interrupt_on_ctrl_c(control: Control) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\ninterrupted: finishing in-flight requests (Ctrl-C again to exit at once)");
+        control.stop(StopReason::Interrupted);
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    })
+}
+
+async fn execute(
+    scenario: &Scenario,
+    ctx: &Context,
+    resource: Option<&(Resource, Template)>,
+) -> anyhow::Result<Output> {
+    let needs_resource = || resource.context("the driver needs a resource");
+    let output = match scenario {
+        Scenario::PodStress(args) => pod_stress(args).run(ctx).await?,
+        Scenario::Churn(args) => {
+            let (resource, template) = needs_resource()?;
+            churn(&args.churn, &args.objects)?
+                .run(ctx, resource, template, None)
+                .await?
+        }
+        Scenario::Thrash(args) => {
+            let (resource, template) = needs_resource()?;
+            thrash(&args.thrash, &args.objects)?
+                .run(ctx, resource, template, None)
+                .await?
+        }
+        Scenario::WatchLatency(args) => {
+            let (resource, template) = needs_resource()?;
+            let informers = WatchLatency {
+                watchers: args.watchers,
+            }
+            .start(ctx, resource)
+            .await?;
+            let written = write(
+                args.driver,
+                &args.churn,
+                &args.thrash,
+                &args.objects,
+                ctx,
+                resource,
+                template,
+                Some(informers.delete_log()),
+            )
+            .await;
+            let seen = informers.finish().await;
+            let mut output = written?;
+            output.extra.insert("watch_latency".to_owned(), seen);
+            output
+        }
+        Scenario::WatchLoop(args) => {
+            let (resource, template) = needs_resource()?;
+            let watchers = WatchLoop {
+                clients: args.clients,
+                watch_timeout: args.watch_timeout,
+            }
+            .start(ctx, resource)?;
+            let written = write(
+                args.driver,
+                &args.churn,
+                &args.thrash,
+                &args.objects,
+                ctx,
+                resource,
+                template,
+                None,
+            )
+            .await;
+            let seen = watchers.finish().await;
+            let mut output = written?;
+            output.extra.insert("watch_loop".to_owned(), seen);
+            output
+        }
+        Scenario::List(args) => {
+            let (resource, template) = needs_resource()?;
+            Lists {
+                clients: args.clients,
+                limit: args.limit,
+                seed_objects: args.objects,
+                object_size: usize::try_from(args.object_size)?,
+            }
+            .run(ctx, resource, template)
+            .await?
+        }
+    };
+    Ok(output)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    writer: Writer,
+    churn_options: &ChurnOptions,
+    thrash_options: &ThrashOptions,
+    objects: &ObjectArgs,
+    ctx: &Context,
+    resource: &Resource,
+    template: &Template,
+    deletes: Option<DeleteLog>,
+) -> anyhow::Result<Output> {
+    let output = match writer {
+        Writer::Churn => {
+            churn(churn_options, objects)?
+                .run(ctx, resource, template, deletes)
+                .await?
+        }
+        Writer::Thrash => {
+            thrash(thrash_options, objects)?
+                .run(ctx, resource, template, deletes)
+                .await?
+        }
+        Writer::None => {
+            ctx.stop.cancelled().await;
+            Output::default()
+        }
+    };
+    Ok(output)
+}
+
+fn pod_stress(args: &PodStressArgs) -> PodStress {
+    PodStress {
+        objects: u64::try_from(args.objects).ok(),
+        object_size: usize::try_from(args.object_size).unwrap_or(usize::MAX),
+        update_concurrency: args.update_concurrency,
+        list_batch_limit: u32::try_from(args.list_batch_limit).ok(),
+        key_prefix: args
+            .key_prefix
+            .clone()
+            .unwrap_or_else(|| format!("pod{}", &namespace::generated_name("x")[2..9])),
+        image: args.image.clone(),
+    }
+}
+
+fn churn(options: &ChurnOptions, objects: &ObjectArgs) -> anyhow::Result<Churn> {
+    Ok(Churn {
+        rate: options.rate,
+        arrivals: options.arrivals,
+        lifetime: options.lifetime,
+        object_size: usize::try_from(objects.object_size)?,
+        max_in_flight: options.max_in_flight,
+        seed: options.seed.unwrap_or_else(rand_seed),
+    })
+}
+
+fn thrash(options: &ThrashOptions, objects: &ObjectArgs) -> anyhow::Result<Thrash> {
+    Ok(Thrash {
+        workers: options.workers,
+        object_size: usize::try_from(objects.object_size)?,
+    })
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos() as u64)
+        .unwrap_or_default()
+}
+
+/// The run's options as results.json records them.
+fn config(scenario: &Scenario) -> Value {
+    let common = scenario.common();
+    let mut config = match scenario {
+        Scenario::PodStress(args) => serde_json::to_value(pod_stress(args)).unwrap_or_default(),
+        Scenario::Churn(args) => json!({
+            "resource": args.objects.resource,
+            "object_size": args.objects.object_size,
+            "rate": args.churn.rate,
+            "arrivals": args.churn.arrivals,
+            "lifetime_s": args.churn.lifetime.as_secs_f64(),
+            "max_in_flight": args.churn.max_in_flight,
+        }),
+        Scenario::Thrash(args) => json!({
+            "resource": args.objects.resource,
+            "object_size": args.objects.object_size,
+            "workers": args.thrash.workers,
+        }),
+        Scenario::WatchLatency(args) => json!({
+            "watchers": args.watchers,
+            "driver": format!("{:?}", args.driver).to_lowercase(),
+            "resource": args.objects.resource,
+            "rate": args.churn.rate,
+            "workers": args.thrash.workers,
+        }),
+        Scenario::WatchLoop(args) => json!({
+            "clients": args.clients,
+            "watch_timeout_s": args.watch_timeout.as_secs_f64(),
+            "driver": format!("{:?}", args.driver).to_lowercase(),
+            "resource": args.objects.resource,
+        }),
+        Scenario::List(args) => json!({
+            "clients": args.clients,
+            "limit": args.limit,
+            "objects": args.objects,
+            "resource": args.resource,
+        }),
+    };
+    if let Value::Object(map) = &mut config {
+        map.insert("duration_s".into(), json!(common.duration.as_secs_f64()));
+        map.insert("max_error_seconds".into(), json!(common.max_error_seconds));
+        if common.target.cluster.nodes > 0 && !common.target.is_remote() {
+            map.insert("nodes".into(), json!(common.target.cluster.nodes));
+        }
+    }
+    config
+}
+
+/// Deletes the run's namespace and waits until it is gone; cluster-scoped
+/// objects of the run are deleted by label first.
+async fn cleanup(
+    client: &Client,
+    namespace: &str,
+    run_id: &str,
+    resource: Option<&Resource>,
+) -> anyhow::Result<()> {
+    if let Some(resource) = resource.filter(|resource| !resource.namespaced) {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource.api);
+        api.delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("{RUN_LABEL}={run_id}")),
+        )
+        .await
+        .with_context(|| format!("cannot delete the run's {resource}"))?;
+    }
+    namespace::delete_and_wait(client, namespace, CLEANUP_TIMEOUT)
+        .await
+        .with_context(|| format!("cannot clean up namespace {namespace}"))
+}

@@ -1,0 +1,505 @@
+//! `kstress run`: every driver against a real `kstress serve` process (the
+//! path a real cluster takes) and the default embedded cluster, checked
+//! through results.json and the API.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::Value;
+
+/// Generous bound for a process to start on a busy machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn kstress() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kstress"))
+}
+
+/// A `kstress serve` process on a free loopback port.
+struct Serve {
+    child: Child,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = kstress()
+            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kstress serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("kubeconfig written to") {
+                    let _ = sender.send(());
+                }
+            }
+        });
+        receiver
+            .recv_timeout(START_TIMEOUT)
+            .expect("kstress serve writes its kubeconfig");
+        Serve {
+            child,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+
+    async fn client(&self) -> kube::Client {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).expect("kubeconfig parses");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kubeconfig is complete");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `kstress run <args>` against `serve` (or the embedded cluster),
+/// bounded in time; returns whether it succeeded, its stderr, and the
+/// results it wrote.
+fn run(serve: Option<&Serve>, args: &[&str], output: &Path) -> (bool, String, Value) {
+    let mut command = kstress();
+    command.arg("run").args(args).arg("--output").arg(output);
+    if let Some(serve) = serve {
+        command
+            .arg("--kubeconfig")
+            .arg(&serve.kubeconfig)
+            .arg("--yes");
+    }
+    let result = command
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress run starts");
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    let path = output.join("results.json");
+    let results = std::fs::read_to_string(&path)
+        .map(|text| serde_json::from_str(&text).expect("results.json is JSON"))
+        .unwrap_or_else(|err| panic!("no {} ({err}); stderr:\n{stderr}", path.display()));
+    (result.status.success(), stderr, results)
+}
+
+/// Checks a class: requests were made, none failed, percentiles ordered.
+fn assert_clean_class(results: &Value, class: &str) {
+    let summary = &results["operations"][class];
+    let count = summary["count"].as_u64().expect("count");
+    assert!(count > 0, "no {class} requests: {summary}");
+    assert_eq!(summary["errors"], 0, "{class} failed: {summary}");
+    let percentiles: Vec<f64> = [
+        "p50_ms", "p90_ms", "p99_ms", "p999_ms", "p9999_ms", "max_ms",
+    ]
+    .iter()
+    .map(|key| summary[*key].as_f64().expect("a percentile"))
+    .collect();
+    assert!(
+        percentiles.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{class} percentiles out of order: {percentiles:?}"
+    );
+    assert!(percentiles[0] > 0.0, "{class} p50 is zero");
+}
+
+async fn assert_namespace_gone(serve: &Serve, results: &Value) {
+    let name = results["extra"]["namespace"]
+        .as_str()
+        .expect("results name the namespace");
+    let namespaces: Api<Namespace> = Api::all(serve.client().await);
+    let found = namespaces.get_opt(name).await.expect("namespace lookup");
+    assert!(found.is_none(), "namespace {name} is still there");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_stress_counts_every_class_and_removes_its_namespace() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &["pod-stress", "--duration", "3s", "--min-nodes", "0"],
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    assert_eq!(results["schema"], "kstress.results/v1");
+    assert_eq!(results["scenario"], "pod-stress");
+    assert_clean_class(&results, "get");
+    assert_clean_class(&results, "list");
+    // Concurrent updates of one pod conflict by design; those are retried
+    // and are the only write failures allowed.
+    let write = &results["operations"]["write"];
+    assert!(write["count"].as_u64().expect("count") > 0);
+    let codes = write["errors_by_code"].as_object().expect("codes");
+    assert!(
+        codes.keys().all(|code| code == "409"),
+        "write errors: {codes:?}"
+    );
+    assert_eq!(
+        write["buckets"]
+            .as_array()
+            .expect("reference buckets")
+            .len(),
+        14
+    );
+    assert!(
+        results["timeseries"]["operations"]["write"]
+            .as_array()
+            .is_some_and(|points| !points.is_empty())
+    );
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_stress_with_a_fixed_number_of_steps_stops_when_done() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "pod-stress",
+            "--duration",
+            "60s",
+            "--objects",
+            "50",
+            "--list-batch-limit",
+            "-1",
+            "--min-nodes",
+            "0",
+        ],
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    assert_eq!(results["extra"]["pod_stress"]["steps"], 50);
+    assert_eq!(results["extra"]["stop_reason"], "all work done");
+    assert_eq!(results["operations"]["list"]["count"], 0, "lists disabled");
+    assert!(results["duration_s"].as_f64().expect("duration") < 60.0);
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn churn_keeps_its_rate_and_reports_start_lag() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "churn",
+            "--duration",
+            "4s",
+            "--rate",
+            "100",
+            "--lifetime",
+            "1s",
+            "--arrivals",
+            "constant",
+        ],
+        out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    assert_clean_class(&results, "create");
+    assert_clean_class(&results, "delete");
+    let open_loop = &results["open_loop"];
+    assert_eq!(open_loop["target_rate_per_s"], 100.0);
+    let achieved = open_loop["achieved_rate_per_s"]
+        .as_f64()
+        .expect("achieved rate");
+    assert!(achieved > 50.0, "achieved {achieved}/s of 100/s");
+    assert!(
+        open_loop["start_lag"]["create"]["count"]
+            .as_u64()
+            .expect("lag count")
+            > 0
+    );
+    let churn = &results["extra"]["churn"];
+    assert!(churn["deleted"].as_u64().expect("deleted") > 0, "{churn}");
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thrash_cycles_create_update_delete() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "thrash",
+            "--duration",
+            "3s",
+            "--workers",
+            "4",
+            "--resource",
+            "secrets",
+        ],
+        out.path(),
+    );
+    assert!(ok, "thrash failed:\n{stderr}");
+    for class in ["create", "update", "delete"] {
+        assert_clean_class(&results, class);
+    }
+    assert!(
+        results["extra"]["thrash"]["cycles"]
+            .as_u64()
+            .expect("cycles")
+            > 0
+    );
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_latency_measures_every_event_type() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "watch-latency",
+            "--duration",
+            "4s",
+            "--watchers",
+            "2",
+            "--driver",
+            "thrash",
+            "--workers",
+            "2",
+        ],
+        out.path(),
+    );
+    assert!(ok, "watch-latency failed:\n{stderr}");
+    for class in ["notify-added", "notify-modified", "notify-deleted", "queue"] {
+        assert_clean_class(&results, class);
+    }
+    let events = &results["extra"]["watch_latency"]["events"];
+    let created = results["operations"]["create"]["count"]
+        .as_u64()
+        .expect("creates");
+    // Each of the two informers sees each create.
+    assert!(
+        events["added"].as_u64().expect("added") >= created,
+        "{events} for {created} creates"
+    );
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_loop_reestablishes_time_limited_watches() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "watch-loop",
+            "--duration",
+            "4s",
+            "--clients",
+            "3",
+            "--watch-timeout",
+            "1s",
+            "--rate",
+            "50",
+        ],
+        out.path(),
+    );
+    assert!(ok, "watch-loop failed:\n{stderr}");
+    assert_clean_class(&results, "watch-establish");
+    let seen = &results["extra"]["watch_loop"];
+    // 1 s watches over 4 s: every client re-established its watch.
+    assert!(seen["watches"].as_u64().expect("watches") > 3, "{seen}");
+    assert!(seen["events"].as_u64().expect("events") > 0, "{seen}");
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_namespaced_and_cluster_wide() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "list",
+            "--duration",
+            "3s",
+            "--clients",
+            "2",
+            "--objects",
+            "120",
+            "--limit",
+            "50",
+        ],
+        out.path(),
+    );
+    assert!(ok, "list failed:\n{stderr}");
+    assert_clean_class(&results, "seed-create");
+    assert_clean_class(&results, "list-namespaced");
+    assert_clean_class(&results, "list-cluster");
+    let list = &results["extra"]["list"];
+    assert_eq!(list["seeded"], 120);
+    // 120 objects in pages of 50: three pages per namespaced pass.
+    assert!(list["pages"].as_u64().expect("pages") >= 3, "{list}");
+    let slo = results["slo"].as_array().expect("SLO checks");
+    assert!(slo.iter().any(|check| check["class"] == "list-cluster"));
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[test]
+fn the_embedded_default_runs_pod_stress_and_writes_a_report() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        None,
+        &["pod-stress", "--duration", "2s", "--report", "html"],
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    assert_eq!(results["target"], "embedded");
+    assert_clean_class(&results, "get");
+    let html = std::fs::read_to_string(out.path().join("report.html")).expect("report.html");
+    assert!(html.contains("<svg"), "the report has charts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_dies_mid_run_is_counted_and_results_are_still_written() {
+    let mut serve = Serve::start();
+    let client = serve.client().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut command = kstress();
+    command
+        .args([
+            "run",
+            "churn",
+            "--duration",
+            "60s",
+            "--rate",
+            "50",
+            "--max-error-seconds",
+            "2",
+            "--yes",
+        ])
+        .arg("--kubeconfig")
+        .arg(&serve.kubeconfig)
+        .arg("--output")
+        .arg(out.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("kstress run starts");
+    // Once the run has written objects, take the server away for good.
+    let configmaps: Api<ConfigMap> = Api::all(client);
+    let written = async {
+        loop {
+            let params = ListParams::default().labels("kstress.io/run");
+            if configmaps
+                .list_metadata(&params)
+                .await
+                .is_ok_and(|list| !list.items.is_empty())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(START_TIMEOUT, written)
+        .await
+        .expect("the run writes objects");
+    serve.kill();
+    let result = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("kstress run ends");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success(),
+        "a run whose server died must fail"
+    );
+    assert!(
+        stderr.contains("every request failed"),
+        "stderr names the reason:\n{stderr}"
+    );
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("results.json")).expect("results.json written"),
+    )
+    .expect("JSON");
+    let create = &results["operations"]["create"];
+    assert!(create["count"].as_u64().expect("count") > create["errors"].as_u64().expect("errors"));
+    assert!(create["errors"].as_u64().expect("errors") > 0, "{create}");
+    assert!(results["duration_s"].as_f64().expect("duration") < 60.0);
+}
+
+#[test]
+fn bad_input_ends_with_one_clear_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["pod-stress", "--object-size", "0"],
+            "--object-size must be positive",
+        ),
+        (&["pod-stress", "--duration", "soon"], "invalid duration"),
+        (
+            &["pod-stress", "--object-size", "10parsecs"],
+            "unknown unit",
+        ),
+        (
+            &["churn", "--resource", "flunders", "--duration", "1s"],
+            "does not serve a resource called \"flunders\"",
+        ),
+        (
+            &["churn", "--rate", "0"],
+            "--rate must be a positive number",
+        ),
+    ];
+    for (args, expected) in cases {
+        let result = kstress()
+            .arg("run")
+            .args(*args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kstress runs");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n"
+        ),
+    )
+    .expect("kubeconfig written");
+    let result = kstress()
+        .args(["run", "pod-stress", "--yes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress runs");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("cannot reach the API server"), "{stderr}");
+}

@@ -1,0 +1,299 @@
+//! Arrival processes for open-loop drivers.
+//!
+//! An open-loop driver decides *when* each request should start before it
+//! knows how long earlier requests take, so a slow server cannot slow the
+//! offered load down. The schedule is a sequence of offsets from the start
+//! of the run; a pacer thread releases each arrival at its offset (see
+//! [`Pacer`]), and the driver times every request from that intended start.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Exp};
+use tokio::sync::mpsc;
+
+/// How arrivals are spaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalProcess {
+    /// Exponentially distributed gaps: independent arrivals, the usual
+    /// model of many uncoordinated clients.
+    Poisson,
+    /// Evenly spaced arrivals, for precise rate experiments.
+    Constant,
+}
+
+impl FromStr for ArrivalProcess {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "poisson" => Ok(ArrivalProcess::Poisson),
+            "constant" => Ok(ArrivalProcess::Constant),
+            other => Err(format!(
+                "unknown arrival process {other:?} (expected poisson or constant)"
+            )),
+        }
+    }
+}
+
+/// The intended start offsets of an arrival process at a given rate.
+#[derive(Debug)]
+pub struct Schedule {
+    gaps: Gaps,
+    next: Duration,
+}
+
+#[derive(Debug)]
+enum Gaps {
+    Constant(Duration),
+    Poisson { exp: Exp<f64>, rng: Box<StdRng> },
+}
+
+impl Schedule {
+    /// A schedule of `rate` arrivals per second. `seed` makes a Poisson
+    /// schedule reproducible.
+    ///
+    /// # Panics
+    /// When `rate` is not a positive finite number; callers validate it.
+    pub fn new(process: ArrivalProcess, rate: f64, seed: u64) -> Self {
+        assert!(
+            rate.is_finite() && rate > 0.0,
+            "arrival rate must be positive"
+        );
+        let gaps = match process {
+            ArrivalProcess::Constant => Gaps::Constant(Duration::from_secs_f64(1.0 / rate)),
+            ArrivalProcess::Poisson => Gaps::Poisson {
+                exp: Exp::new(rate).expect("a positive rate is a valid exponential parameter"),
+                rng: Box::new(StdRng::seed_from_u64(seed)),
+            },
+        };
+        let mut schedule = Schedule {
+            gaps,
+            next: Duration::ZERO,
+        };
+        // The first arrival is one gap in, so that the rate holds from t = 0.
+        schedule.next = schedule.gap();
+        schedule
+    }
+
+    fn gap(&mut self) -> Duration {
+        match &mut self.gaps {
+            Gaps::Constant(gap) => *gap,
+            Gaps::Poisson { exp, rng } => Duration::from_secs_f64(exp.sample(rng.as_mut())),
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = current + self.gap();
+        Some(current)
+    }
+}
+
+/// Releases the arrivals of a schedule at their intended instants.
+///
+/// The pacer is an OS thread sleeping with the kernel's high-resolution
+/// timers rather than a task on the async runtime, whose timer wheel only
+/// has millisecond resolution; each arrival is handed over as its intended
+/// [`Instant`], so lateness anywhere downstream is measured, not hidden.
+#[derive(Debug)]
+pub struct Pacer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How far ahead of an arrival the pacer wakes to spin for the last stretch:
+/// thread sleeps overshoot by tens of microseconds.
+const SPIN_WINDOW: Duration = Duration::from_micros(100);
+
+impl Pacer {
+    /// Starts releasing `schedule` relative to `start`, until `end` or until
+    /// [`Pacer::stop`]. The receiver gets each arrival's intended instant.
+    pub fn start(
+        schedule: Schedule,
+        start: Instant,
+        end: Instant,
+    ) -> std::io::Result<(Pacer, mpsc::UnboundedReceiver<Instant>)> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("kstress-pacer".into())
+            .spawn(move || pace(schedule, start, end, &flag, &sender))?;
+        Ok((
+            Pacer {
+                stop,
+                thread: Some(thread),
+            },
+            receiver,
+        ))
+    }
+
+    /// Stops releasing arrivals; the receiver then ends.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // The thread sleeps at most one poll interval before it sees the
+            // flag; its panics are not ours to propagate.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Longest single sleep, so that a stop request is seen promptly even when
+/// arrivals are far apart.
+const POLL: Duration = Duration::from_millis(50);
+
+fn pace(
+    schedule: Schedule,
+    start: Instant,
+    end: Instant,
+    stop: &AtomicBool,
+    sender: &mpsc::UnboundedSender<Instant>,
+) {
+    for offset in schedule {
+        let intended = start + offset;
+        if intended >= end {
+            return;
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = Instant::now();
+            if now >= intended {
+                break;
+            }
+            let wait = intended - now;
+            if wait > SPIN_WINDOW {
+                std::thread::sleep((wait - SPIN_WINDOW).min(POLL));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        if sender.send(intended).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(process: ArrivalProcess, rate: f64, horizon: Duration) -> Vec<Duration> {
+        Schedule::new(process, rate, 7)
+            .take_while(|offset| *offset < horizon)
+            .collect()
+    }
+
+    #[test]
+    fn constant_arrivals_are_evenly_spaced_at_the_rate() {
+        let arrivals = offsets(ArrivalProcess::Constant, 2000.0, Duration::from_secs(10));
+        assert!(
+            (19_999..=20_000).contains(&arrivals.len()),
+            "{} arrivals in 10 s at 2000/s",
+            arrivals.len()
+        );
+        for pair in arrivals.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap.abs_diff(Duration::from_micros(500)) < Duration::from_nanos(2),
+                "gap {gap:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn poisson_count_is_within_statistical_bounds() {
+        // 100,000 expected arrivals: the count is Poisson distributed with a
+        // standard deviation of about 316; five of them is far beyond chance.
+        let rate = 1000.0;
+        let arrivals = offsets(ArrivalProcess::Poisson, rate, Duration::from_secs(100));
+        let expected = 100_000.0_f64;
+        let deviation = (arrivals.len() as f64 - expected).abs();
+        assert!(
+            deviation < 5.0 * expected.sqrt(),
+            "{} arrivals, expected about {expected}",
+            arrivals.len()
+        );
+    }
+
+    #[test]
+    fn poisson_gaps_are_exponentially_distributed() {
+        let rate = 500.0;
+        let arrivals = offsets(ArrivalProcess::Poisson, rate, Duration::from_secs(200));
+        let gaps: Vec<f64> = arrivals
+            .windows(2)
+            .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+            .collect();
+        let n = gaps.len() as f64;
+        let mean = gaps.iter().sum::<f64>() / n;
+        let variance = gaps.iter().map(|gap| (gap - mean).powi(2)).sum::<f64>() / n;
+        // Mean 1/rate and coefficient of variation 1, within 2%.
+        assert!((mean * rate - 1.0).abs() < 0.02, "mean gap {mean}");
+        assert!(
+            (variance.sqrt() / mean - 1.0).abs() < 0.02,
+            "coefficient of variation {}",
+            variance.sqrt() / mean
+        );
+        // The survival function at the mean: P(gap > 1/rate) = e^-1.
+        let above = gaps.iter().filter(|gap| **gap > 1.0 / rate).count() as f64 / n;
+        assert!(
+            (above - (-1.0_f64).exp()).abs() < 0.01,
+            "P(gap > mean) = {above}"
+        );
+    }
+
+    #[test]
+    fn poisson_schedules_are_reproducible_from_their_seed() {
+        let first: Vec<_> = Schedule::new(ArrivalProcess::Poisson, 100.0, 42)
+            .take(100)
+            .collect();
+        let second: Vec<_> = Schedule::new(ArrivalProcess::Poisson, 100.0, 42)
+            .take(100)
+            .collect();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn arrival_process_names_parse() {
+        assert_eq!("poisson".parse(), Ok(ArrivalProcess::Poisson));
+        assert_eq!("constant".parse(), Ok(ArrivalProcess::Constant));
+        assert!("bursty".parse::<ArrivalProcess>().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_pacer_releases_every_arrival_on_time_and_stops_at_the_end() {
+        let start = Instant::now();
+        let end = start + Duration::from_millis(300);
+        let schedule = Schedule::new(ArrivalProcess::Constant, 100.0, 0);
+        let (_pacer, mut arrivals) = Pacer::start(schedule, start, end).expect("pacer thread");
+        let mut released = Vec::new();
+        while let Some(intended) = arrivals.recv().await {
+            assert!(Instant::now() >= intended, "released before its time");
+            released.push(intended - start);
+        }
+        assert_eq!(released.len(), 29, "arrivals at 10 ms .. 290 ms");
+        assert_eq!(released[0], Duration::from_millis(10));
+    }
+}

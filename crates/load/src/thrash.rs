@@ -1,0 +1,129 @@
+//! thrash: closed-loop object thrashing. Each worker cycles create ->
+//! update -> delete on objects of its own, as fast as the server answers,
+//! so the offered load follows the server's speed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use measure::{Class, ClassId, Kind, Recorder};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::churn::dynamic_api;
+use crate::objects::{Template, stamp_patch};
+use crate::resource::Resource;
+use crate::watch_latency::DeleteLog;
+use crate::{Context, Error, Output, outcome};
+
+/// Options of the thrash driver.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Thrash {
+    /// Concurrent workers.
+    pub workers: usize,
+    /// Bytes of payload per object.
+    pub object_size: usize,
+}
+
+impl Thrash {
+    /// Creates, updates and deletes, all single-object writes.
+    pub fn classes() -> Vec<Class> {
+        vec![
+            Class::new("create", Kind::Mutating),
+            Class::new("update", Kind::Mutating),
+            Class::new("delete", Kind::Mutating),
+        ]
+    }
+
+    /// Runs until `ctx.stop` is cancelled; each worker finishes the cycle
+    /// step it is in, so no object is left half-way except by a failure.
+    pub async fn run(
+        self,
+        ctx: &Context,
+        resource: &Resource,
+        template: &Template,
+        deletes: Option<DeleteLog>,
+    ) -> Result<Output, Error> {
+        if self.workers == 0 {
+            return Err(Error::Invalid("--workers must be positive".into()));
+        }
+        let shared = Arc::new(Shared {
+            api: dynamic_api(ctx, resource),
+            template: template.clone(),
+            namespace: resource.namespaced.then(|| ctx.namespace.clone()),
+            run_id: ctx.run_id.clone(),
+            create: ctx.measurement.class("create")?,
+            update: ctx.measurement.class("update")?,
+            delete: ctx.measurement.class("delete")?,
+            cycles: AtomicU64::new(0),
+            deletes,
+        });
+        let mut workers = JoinSet::new();
+        for worker in 0..self.workers {
+            let shared = Arc::clone(&shared);
+            let recorder = ctx.measurement.recorder();
+            let stop = ctx.stop.clone();
+            workers.spawn(async move {
+                let mut cycle = 0_u64;
+                while !stop.is_cancelled() {
+                    cycle += 1;
+                    shared.cycle(worker, cycle, &recorder).await;
+                }
+            });
+        }
+        while workers.join_next().await.is_some() {}
+        Ok(Output {
+            target_rate_per_s: None,
+            extra: [(
+                "thrash".to_owned(),
+                json!({ "cycles": shared.cycles.load(Ordering::Relaxed) }),
+            )]
+            .into(),
+            finished_early: false,
+        })
+    }
+}
+
+struct Shared {
+    api: Api<DynamicObject>,
+    template: Template,
+    namespace: Option<String>,
+    run_id: String,
+    create: ClassId,
+    update: ClassId,
+    delete: ClassId,
+    cycles: AtomicU64,
+    deletes: Option<DeleteLog>,
+}
+
+impl Shared {
+    async fn cycle(&self, worker: usize, cycle: u64, recorder: &Recorder) {
+        let name = format!("{}-w{worker}-{cycle}", self.run_id);
+        let object = self
+            .template
+            .object(&name, self.namespace.as_deref(), &self.run_id);
+        let started = Instant::now();
+        let result = self.api.create(&PostParams::default(), &object).await;
+        recorder.record(self.create, started.elapsed(), outcome::of(&result));
+        if result.is_err() {
+            return;
+        }
+
+        let patch = Patch::Merge(stamp_patch(cycle));
+        let started = Instant::now();
+        let result = self.api.patch(&name, &PatchParams::default(), &patch).await;
+        recorder.record(self.update, started.elapsed(), outcome::of(&result));
+
+        if let Some(deletes) = &self.deletes {
+            deletes.sent(&name);
+        }
+        let started = Instant::now();
+        let result = self.api.delete(&name, &DeleteParams::default()).await;
+        recorder.record(self.delete, started.elapsed(), outcome::of(&result));
+        if result.is_ok() {
+            self.cycles.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
