@@ -11,6 +11,9 @@
 //! pins them.
 
 mod disk;
+mod etcd;
+#[cfg(feature = "testsuite")]
+pub mod etcd_server;
 mod hub;
 mod memory;
 #[cfg(feature = "testsuite")]
@@ -23,6 +26,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use disk::{DiskOpenError, DiskStore, DiskStoreOptions};
+pub use etcd::{EtcdStore, EtcdStoreOptions};
 pub use memory::{MemoryStore, MemoryStoreOptions};
 
 /// A store revision. Revisions start at 1 for the first write; 0 never names a
