@@ -7,8 +7,12 @@
 //! one. Namespace lifecycle is left to the API server, which finalizes
 //! namespaces itself.
 
+mod deployment;
+mod job;
+mod replicaset;
 mod scheduler;
 mod util;
+mod workload;
 
 use std::time::Duration;
 
@@ -62,11 +66,28 @@ impl Controllers {
             .await
             .map_err(Error::Unreachable)?;
         let (shutdown, signal) = signal::channel(false);
-        let tasks = vec![tokio::spawn(scheduler::run(
-            client.clone(),
-            options.scheduler_name.clone(),
-            signal.clone(),
-        ))];
+        let (pods, triggers, pod_watch) = workload::watch_pods(client.clone(), signal.clone());
+        let tasks = vec![
+            tokio::spawn(scheduler::run(
+                client.clone(),
+                options.scheduler_name.clone(),
+                signal.clone(),
+            )),
+            pod_watch,
+            tokio::spawn(replicaset::run(
+                client.clone(),
+                pods.clone(),
+                triggers.replicasets,
+                signal.clone(),
+            )),
+            tokio::spawn(deployment::run(client.clone(), signal.clone())),
+            tokio::spawn(job::run(
+                client.clone(),
+                pods,
+                triggers.jobs,
+                signal.clone(),
+            )),
+        ];
         Ok(Controllers { shutdown, tasks })
     }
 
