@@ -66,7 +66,6 @@ pub async fn run(client: Client, options: Options) -> Result<Report, Error> {
         notify(&result);
         results[i] = Some(result);
     }
-    drop(running);
     Report::new(
         &options,
         results.into_iter().flatten().collect(),
