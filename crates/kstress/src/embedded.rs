@@ -2,12 +2,12 @@
 //! token, plus the scheduler, controllers and simulated nodes, all of
 //! which reach the server over HTTPS like any other client.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
 use apiserver::{Server, ServerConfig};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use controllers::{ControllerOptions, Controllers};
 use kube::Client;
+use node::{NodeAgent, NodeConfig, RuntimeKind};
 
 use crate::storage::{self, StoreArgs};
 
@@ -18,31 +18,71 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
 
+    /// Container runtime of the simulated nodes.
+    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
+    pub runtime: Runtime,
+
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// Container runtimes of simulated nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// No processes: containers are scripted timers (thousands of nodes fit).
+    Sim,
+    /// Container commands run for real inside bubblewrap.
+    Process,
+}
+
+impl From<Runtime> for RuntimeKind {
+    fn from(runtime: Runtime) -> Self {
+        match runtime {
+            Runtime::Sim => RuntimeKind::Sim,
+            Runtime::Process => RuntimeKind::Process,
+        }
+    }
 }
 
 /// A running embedded cluster.
 pub struct Cluster {
     server: Server,
     client: Client,
+    controllers: Controllers,
+    nodes: Vec<NodeAgent>,
 }
 
 impl Cluster {
-    /// Starts the cluster on `listen` (port 0 picks a free port).
-    pub async fn start(args: &ClusterArgs, listen: SocketAddr) -> anyhow::Result<Cluster> {
+    /// Starts the API server with `config`, then the control plane and the
+    /// nodes as its clients.
+    pub async fn start(args: &ClusterArgs, config: ServerConfig) -> anyhow::Result<Cluster> {
         let store = storage::open(&args.store).await?;
-        let config = ServerConfig {
-            listen,
-            ..ServerConfig::default()
-        };
         let server = Server::start(store, config)
             .await
             .context("cannot start the embedded API server")?;
         let client = client_from_kubeconfig(&server.kubeconfig(), None)
             .await
             .context("cannot build a client for the embedded API server")?;
-        Ok(Cluster { server, client })
+        let controllers = Controllers::start(client.clone(), ControllerOptions::default())
+            .await
+            .context("cannot start the embedded controllers")?;
+        let mut cluster = Cluster {
+            server,
+            client,
+            controllers,
+            nodes: Vec::with_capacity(args.nodes),
+        };
+        for index in 0..args.nodes {
+            let config = NodeConfig::new(format!("kstress-node-{index}"), args.runtime.into());
+            match NodeAgent::start(cluster.client.clone(), config).await {
+                Ok(node) => cluster.nodes.push(node),
+                Err(err) => {
+                    cluster.stop().await;
+                    return Err(err).context("cannot start the embedded nodes");
+                }
+            }
+        }
+        Ok(cluster)
     }
 
     /// A client of the cluster, built from its kubeconfig like any other.
@@ -60,8 +100,12 @@ impl Cluster {
         self.server.kubeconfig()
     }
 
-    /// Stops everything.
+    /// Stops the nodes, the control plane and the server, in that order.
     pub async fn stop(self) {
+        for node in self.nodes {
+            node.shutdown().await;
+        }
+        self.controllers.shutdown().await;
         self.server.shutdown().await;
     }
 }

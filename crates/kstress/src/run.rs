@@ -12,6 +12,7 @@ use kube::{Api, Client};
 use load::arrivals::ArrivalProcess;
 use load::churn::Churn;
 use load::control::{Control, StopReason};
+use load::get::Gets;
 use load::list::Lists;
 use load::objects::{Template, payload};
 use load::pod_stress::PodStress;
@@ -51,6 +52,8 @@ enum Scenario {
     WatchLoop(WatchLoopArgs),
     /// Clients paging through a resource, namespaced and cluster-wide.
     List(ListArgs),
+    /// Closed-loop reads of one object from many workers.
+    Get(GetArgs),
 }
 
 impl Scenario {
@@ -62,6 +65,7 @@ impl Scenario {
             Scenario::WatchLatency(_) => "watch-latency",
             Scenario::WatchLoop(_) => "watch-loop",
             Scenario::List(_) => "list",
+            Scenario::Get(_) => "get",
         }
     }
 
@@ -73,6 +77,7 @@ impl Scenario {
             Scenario::WatchLatency(args) => &args.common,
             Scenario::WatchLoop(args) => &args.common,
             Scenario::List(args) => &args.common,
+            Scenario::Get(args) => &args.common,
         }
     }
 }
@@ -299,6 +304,26 @@ struct ListArgs {
     object_size: u64,
 }
 
+#[derive(Args, Debug)]
+struct GetArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Closed-loop workers.
+    #[arg(long, default_value_t = 64)]
+    workers: usize,
+    /// Resource of the object read: a plural, NAME.GROUP or
+    /// GROUP/VERSION/NAME.
+    #[arg(long, default_value = "pods")]
+    resource: String,
+    /// An object (YAML or JSON) to read, for resources without a built-in
+    /// shape.
+    #[arg(long)]
+    template: Option<String>,
+    /// Payload bytes of the object.
+    #[arg(long, default_value = "10KiB", value_parser = parse_size)]
+    object_size: u64,
+}
+
 /// Runs one scenario end to end.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = args.scenario;
@@ -341,6 +366,7 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
             check_writer(args.driver, &args.churn, &args.thrash)?;
         }
         Scenario::List(args) => positive(args.clients as u64, "--clients")?,
+        Scenario::Get(args) => positive(args.workers as u64, "--workers")?,
     }
     if scenario.common().duration.is_zero() {
         bail!("--duration must be positive");
@@ -392,12 +418,23 @@ async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
             )?;
             Some((resource, template))
         }
-        Scenario::List(args) => {
-            let resource = resource::resolve(&client, &args.resource).await?;
+        Scenario::List(ListArgs {
+            resource,
+            template,
+            object_size,
+            ..
+        })
+        | Scenario::Get(GetArgs {
+            resource,
+            template,
+            object_size,
+            ..
+        }) => {
+            let resource = resource::resolve(&client, resource).await?;
             let template = Template::new(
                 &resource,
-                &payload(usize::try_from(args.object_size)?),
-                args.template.as_deref(),
+                &payload(usize::try_from(*object_size)?),
+                template.as_deref(),
             )?;
             Some((resource, template))
         }
@@ -486,6 +523,7 @@ fn classes(scenario: &Scenario) -> Vec<Class> {
             classes
         }
         Scenario::List(_) => Lists::classes(),
+        Scenario::Get(_) => Gets::classes(),
     }
 }
 
@@ -664,6 +702,14 @@ async fn execute(
             .run(ctx, resource, template)
             .await?
         }
+        Scenario::Get(args) => {
+            let (resource, template) = needs_resource()?;
+            Gets {
+                workers: args.workers,
+            }
+            .run(ctx, resource, template)
+            .await?
+        }
     };
     Ok(output)
 }
@@ -773,6 +819,11 @@ fn config(scenario: &Scenario) -> Value {
             "limit": args.limit,
             "objects": args.objects,
             "resource": args.resource,
+        }),
+        Scenario::Get(args) => json!({
+            "workers": args.workers,
+            "resource": args.resource,
+            "object_size": args.object_size,
         }),
     };
     if let Value::Object(map) = &mut config {

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use apiserver::{Server, ServerConfig, TlsMaterial};
+use apiserver::{ServerConfig, TlsMaterial};
 use clap::Args;
 
-use crate::storage::{self, StoreArgs};
+use crate::embedded::{Cluster, ClusterArgs};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -32,7 +32,7 @@ pub struct ServeArgs {
     tls_key: Option<String>,
 
     #[command(flatten)]
-    store: StoreArgs,
+    cluster: ClusterArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -40,23 +40,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(TlsMaterial::from_files(cert, key)?),
         _ => None,
     };
-    let store = storage::open(&args.store).await?;
     let config = ServerConfig {
         listen: args.listen,
         tls,
         token: args.token,
         ..ServerConfig::default()
     };
-    let server = Server::start(store, config)
-        .await
-        .context("cannot start the API server")?;
-    write_private(&args.kubeconfig_out, &server.kubeconfig()).with_context(|| {
+    let cluster = Cluster::start(&args.cluster, config).await?;
+    write_private(&args.kubeconfig_out, &cluster.kubeconfig()).with_context(|| {
         format!(
             "cannot write the kubeconfig to {}",
             args.kubeconfig_out.display()
         )
     })?;
-    println!("kstress API server listening on {}", server.url());
+    println!("kstress API server listening on {}", cluster.url());
     println!("kubeconfig written to {}", args.kubeconfig_out.display());
     println!(
         "try: kubectl --kubeconfig {} get namespaces",
@@ -65,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("stop with Ctrl-C");
     wait_for_signal().await?;
     eprintln!("shutting down");
-    server.shutdown().await;
+    cluster.stop().await;
     Ok(())
 }
 

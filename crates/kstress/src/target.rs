@@ -57,8 +57,11 @@ impl TargetArgs {
     /// about to happen there, for the prompt.
     pub async fn connect(&self, what: &str) -> anyhow::Result<Target> {
         if !self.is_remote() {
-            let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
-            let cluster = Cluster::start(&self.cluster, listen).await?;
+            let config = apiserver::ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..apiserver::ServerConfig::default()
+            };
+            let cluster = Cluster::start(&self.cluster, config).await?;
             return Ok(Target {
                 client: cluster.client(),
                 description: "embedded".to_owned(),

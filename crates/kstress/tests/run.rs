@@ -503,3 +503,17 @@ fn an_unreachable_server_is_a_clear_error() {
     assert!(!result.status.success());
     assert!(stderr.contains("cannot reach the API server"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_reads_one_object_from_many_workers() {
+    let serve = Serve::start();
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &["get", "--duration", "2s", "--workers", "8"],
+        out.path(),
+    );
+    assert!(ok, "get failed:\n{stderr}");
+    assert_clean_class(&results, "get");
+    assert_namespace_gone(&serve, &results).await;
+}

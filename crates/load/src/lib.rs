@@ -2,7 +2,7 @@
 //! API machinery through kube-rs, exactly as any other client would, and
 //! time every call into a [`measure::Measurement`].
 //!
-//! Closed-loop drivers ([`pod_stress`], [`thrash`], [`list`]) keep a fixed
+//! Closed-loop drivers ([`pod_stress`], [`thrash`], [`list`], [`get`]) keep a fixed
 //! number of workers busy; the open-loop [`churn`] driver starts requests on
 //! an arrival schedule that does not wait for the server, and times each one
 //! from its intended start so that a stalled server shows up as latency
@@ -17,6 +17,7 @@
 pub mod arrivals;
 pub mod churn;
 pub mod control;
+pub mod get;
 pub mod list;
 pub mod namespace;
 pub mod objects;

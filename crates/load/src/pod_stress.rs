@@ -197,18 +197,12 @@ impl Shared {
         match got {
             Ok(mut pod) => {
                 recorder.record(self.classes.get, started.elapsed(), Outcome::Ok);
-                let annotations = &mut pod.metadata.annotations;
-                if annotations
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key(TOGGLE_ANNOTATION))
-                {
-                    if let Some(annotations) = annotations.as_mut() {
-                        annotations.remove(TOGGLE_ANNOTATION);
-                    }
-                } else {
-                    annotations
-                        .get_or_insert_with(Default::default)
-                        .insert(TOGGLE_ANNOTATION.to_owned(), "on".to_owned());
+                let annotations = pod
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default);
+                if annotations.remove(TOGGLE_ANNOTATION).is_none() {
+                    annotations.insert(TOGGLE_ANNOTATION.to_owned(), "on".to_owned());
                 }
                 let started = Instant::now();
                 let result = self.pods.replace(name, &PostParams::default(), &pod).await;
@@ -231,18 +225,13 @@ impl Shared {
                 let pod = stress_pod(name, &self.namespace, &self.options.image, &self.payload);
                 let started = Instant::now();
                 let result = self.pods.create(&PostParams::default(), &pod).await;
-                let created = match &result {
-                    Ok(_) => true,
-                    // Another worker created it first: not a failure.
-                    Err(err) if outcome::status_code(err) == Some(409) => false,
-                    Err(_) => false,
-                };
                 let counted = match &result {
+                    // Another worker created it first: not a failure.
                     Err(err) if outcome::status_code(err) == Some(409) => Outcome::Ok,
                     other => outcome::of(other),
                 };
                 recorder.record(self.classes.write, started.elapsed(), counted);
-                if created {
+                if result.is_ok() {
                     self.creates.fetch_add(1, Ordering::Relaxed);
                 }
                 Attempt::Done
