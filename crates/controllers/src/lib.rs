@@ -9,6 +9,7 @@
 
 mod deployment;
 mod job;
+mod nodelifecycle;
 mod replicaset;
 mod scheduler;
 mod util;
@@ -85,6 +86,11 @@ impl Controllers {
                 client.clone(),
                 pods,
                 triggers.jobs,
+                signal.clone(),
+            )),
+            tokio::spawn(nodelifecycle::run(
+                client.clone(),
+                options.node_monitor_grace_period,
                 signal.clone(),
             )),
         ];
