@@ -21,7 +21,6 @@
 //! # }
 //! ```
 
-mod cluster;
 mod options;
 mod pods;
 mod relations;
@@ -31,7 +30,6 @@ mod scenarios;
 mod timeline;
 mod wait;
 
-pub use cluster::{Target, connect};
 pub use options::{
     DEFAULT_BAD_IMAGE, DEFAULT_IMAGE, DEFAULT_PARALLEL, OnResult, Options, Timeouts,
 };
@@ -50,12 +48,6 @@ pub enum Error {
     /// `--focus` and `--skip` left nothing to run.
     #[error("no scenario matches the --focus and --skip expressions")]
     NothingSelected,
-    /// The kubeconfig cannot be read or lacks what a client needs.
-    #[error("kubeconfig: {0}")]
-    Kubeconfig(#[from] kube::config::KubeconfigError),
-    /// The client cannot be built from the kubeconfig.
-    #[error("cannot build a client: {0}")]
-    Client(#[from] kube::Error),
     /// Recording or writing the results failed.
     #[error(transparent)]
     Results(#[from] measure::Error),
