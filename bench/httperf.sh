@@ -75,6 +75,11 @@ before=$(sent_bytes); start=$(now)
     --duration "${DURATION}s" >"$work/kstress.out" 2>"$work/kstress.err"
 end=$(now); after=$(sent_bytes)
 kstress_gbit=$(sed -n 's/.*: \([0-9.]*\) Gbit\/s over.*/\1/p' "$work/kstress.out")
+if ! grep -q ' 0 failed$' "$work/kstress.out"; then
+    echo "httperf.sh: the kstress client had failed requests:" >&2
+    cat "$work/kstress.out" "$work/kstress.err" >&2
+    exit 1
+fi
 kstress_server=$(gbit "$((after - before))" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')")
 
 h2load_threads=$((CONNECTIONS < $(nproc) ? CONNECTIONS : $(nproc)))
@@ -82,9 +87,12 @@ before=$(sent_bytes); start=$(now)
 h2load -c "$CONNECTIONS" -m "$STREAMS" -t "$h2load_threads" -D "$DURATION" \
     "$url$path" >"$work/h2load.out" 2>&1
 end=$(now); after=$(sent_bytes)
-h2load_bytes=$(sed -n 's/^traffic: .*(\([0-9]*\)) total.*/\1/p' "$work/h2load.out")
+# Body bytes only (the "data" figure), as the kstress client counts them.
+h2load_bytes=$(sed -n 's/^traffic: .*(\([0-9]*\)) data.*/\1/p' "$work/h2load.out")
 h2load_secs=$(sed -n 's/^finished in \([0-9.]*\)s.*/\1/p' "$work/h2load.out")
-if [[ -z $h2load_bytes || -z $h2load_secs ]]; then
+h2load_failed=$(sed -n 's/^requests: .* \([0-9]*\) failed.*/\1/p' "$work/h2load.out")
+if [[ -z $h2load_bytes || -z $h2load_secs || $h2load_failed != 0 ]]; then
+    echo "httperf.sh: h2load did not run cleanly:" >&2
     cat "$work/h2load.out" >&2
     exit 1
 fi

@@ -408,8 +408,7 @@ async fn a_refused_request_ends_the_run_with_the_servers_reason() {
     let err = tokio::time::timeout(PATIENCE, client.run(std::future::pending()))
         .await
         .expect("a refusal ends the run at once")
-        .err()
-        .expect("the run fails");
+        .expect_err("the run fails");
     assert!(
         matches!(err, Error::Refused { status, .. } if status == StatusCode::BAD_REQUEST),
         "{err}"

@@ -210,7 +210,7 @@ async fn run_client(
     print!("{report}");
     if let Some(dir) = &args.output {
         let path = report.write_json(dir)?;
-        eprintln!("httperf: wrote {}", path.display());
+        eprintln!("results written to {}", path.display());
     }
     Ok(())
 }
