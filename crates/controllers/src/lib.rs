@@ -8,6 +8,7 @@
 //! namespaces itself.
 
 mod deployment;
+mod gc;
 mod job;
 mod nodelifecycle;
 mod replicaset;
@@ -47,6 +48,8 @@ impl Default for ControllerOptions {
 pub enum Error {
     #[error("cannot reach the API server: {0}")]
     Unreachable(#[source] kube::Error),
+    #[error("cannot discover the resources to garbage-collect: {0}")]
+    Discovery(#[source] kube::Error),
 }
 
 /// Running control plane loops; [`Controllers::shutdown`] stops them.
@@ -66,6 +69,9 @@ impl Controllers {
             .apiserver_version()
             .await
             .map_err(Error::Unreachable)?;
+        let resources = gc::Resources::discover(&client)
+            .await
+            .map_err(Error::Discovery)?;
         let (shutdown, signal) = signal::channel(false);
         let (pods, triggers, pod_watch) = workload::watch_pods(client.clone(), signal.clone());
         let tasks = vec![
@@ -88,6 +94,7 @@ impl Controllers {
                 triggers.jobs,
                 signal.clone(),
             )),
+            tokio::spawn(gc::run(client.clone(), resources, signal.clone())),
             tokio::spawn(nodelifecycle::run(
                 client.clone(),
                 options.node_monitor_grace_period,
