@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use apiserver::{CacheOptions, Server, ServerConfig, WatchSettings};
 use kube::Client;
-use store::{MemoryStore, MemoryStoreOptions};
+use store::etcd_server::TestEtcd;
+use store::{DiskStore, DiskStoreOptions, MemoryStore, MemoryStoreOptions, Store};
 
 /// Generous bound for anything a test waits for on a busy machine.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -18,6 +19,54 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct TestServer {
     pub server: Server,
     pub client: Client,
+    /// What the store needs kept alive: its data directory or its etcd.
+    _backend: Backend,
+}
+
+/// The resources behind a test server's store, released with it.
+enum Backend {
+    Memory,
+    Disk(tempfile::TempDir),
+    Etcd(TestEtcd),
+}
+
+/// The store every test server uses: `KSTRESS_TEST_STORE` names the backend
+/// (`memory`, the default, `disk` or `etcd`), so that the whole suite runs
+/// against each of them.
+async fn test_store() -> (Arc<dyn Store>, Backend) {
+    let progress_interval = Duration::from_millis(200);
+    match std::env::var("KSTRESS_TEST_STORE").as_deref() {
+        Ok("disk") => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let store = DiskStore::open(
+                dir.path(),
+                DiskStoreOptions {
+                    progress_interval,
+                    ..DiskStoreOptions::default()
+                },
+            )
+            .expect("the disk store opens");
+            (Arc::new(store), Backend::Disk(dir))
+        }
+        Ok("etcd") => {
+            let etcd = TestEtcd::start().await;
+            let store = store::EtcdStore::connect(store::EtcdStoreOptions {
+                progress_interval,
+                ..etcd.options()
+            })
+            .await
+            .expect("the test etcd answers");
+            (Arc::new(store), Backend::Etcd(etcd))
+        }
+        Ok("memory") | Err(_) => {
+            let store = MemoryStore::new(MemoryStoreOptions {
+                progress_interval,
+                ..MemoryStoreOptions::default()
+            });
+            (Arc::new(store), Backend::Memory)
+        }
+        Ok(other) => panic!("KSTRESS_TEST_STORE={other}: expected memory, disk or etcd"),
+    }
 }
 
 impl TestServer {
@@ -43,15 +92,16 @@ impl TestServer {
     }
 
     pub async fn with(config: ServerConfig) -> TestServer {
-        let store = Arc::new(MemoryStore::new(MemoryStoreOptions {
-            progress_interval: Duration::from_millis(200),
-            ..MemoryStoreOptions::default()
-        }));
+        let (store, backend) = test_store().await;
         let server = Server::start(store, config)
             .await
             .expect("the API server starts");
         let client = client_for(&server.kubeconfig()).await;
-        TestServer { server, client }
+        TestServer {
+            server,
+            client,
+            _backend: backend,
+        }
     }
 
     /// Stops the server; every test ends with it so that no listener or
