@@ -88,8 +88,7 @@ impl Cluster {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    /// Creates a Ready node with `cpu` and `memory` allocatable and room
-    /// for `pods` pods.
+    /// Creates `node` (see [`node`] for a Ready one).
     pub async fn add_node(&self, node: Node) -> Node {
         Api::<Node>::all(self.client.clone())
             .create(&PostParams::default(), &node)
