@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::{Api, Client};
@@ -15,6 +15,7 @@ use load::control::{Control, StopReason};
 use load::get::Gets;
 use load::list::Lists;
 use load::objects::{Template, payload};
+use load::outcome::describe;
 use load::pod_stress::PodStress;
 use load::resource::{self, Resource};
 use load::thrash::Thrash;
@@ -493,7 +494,7 @@ async fn check_min_nodes(client: &Client, min_nodes: usize) -> anyhow::Result<()
     let count = nodes
         .list_metadata(&ListParams::default())
         .await
-        .context("cannot list the cluster's nodes")?
+        .map_err(|err| anyhow!("cannot list the cluster's nodes: {}", describe(&err)))?
         .items
         .len();
     if count < min_nodes {
@@ -851,7 +852,7 @@ async fn cleanup(
             &ListParams::default().labels(&format!("{RUN_LABEL}={run_id}")),
         )
         .await
-        .with_context(|| format!("cannot delete the run's {resource}"))?;
+        .map_err(|err| anyhow!("cannot delete the run's {resource}: {}", describe(&err)))?;
     }
     namespace::delete_and_wait(client, namespace, CLEANUP_TIMEOUT)
         .await

@@ -92,10 +92,12 @@ impl TargetArgs {
             eprintln!("target: {url}");
         }
         let client = embedded::client_from_config(config)?;
-        client
-            .apiserver_version()
-            .await
-            .with_context(|| format!("cannot reach the API server at {url}"))?;
+        client.apiserver_version().await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot reach the API server at {url}: {}",
+                load::outcome::describe(&err)
+            )
+        })?;
         Ok(Target {
             client,
             description: url,

@@ -462,6 +462,19 @@ fn bad_input_ends_with_one_clear_line() {
             &["churn", "--rate", "0"],
             "--rate must be a positive number",
         ),
+        (
+            &["pod-stress", "--namespace", "Bad_Name", "--duration", "1s"],
+            "cannot create namespace Bad_Name: Namespace \"Bad_Name\" is invalid",
+        ),
+        (
+            &[
+                "pod-stress",
+                "--namespace",
+                "absent",
+                "--skip-namespace-creation",
+            ],
+            "cannot use namespace absent: namespaces \"absent\" not found (404 NotFound)",
+        ),
     ];
     for (args, expected) in cases {
         let result = kstress()
@@ -474,6 +487,11 @@ fn bad_input_ends_with_one_clear_line() {
         assert!(!result.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        let lines = stderr
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with("For more information"))
+            .count();
+        assert_eq!(lines, 1, "{args:?}: one line: {stderr}");
     }
 }
 

@@ -22,6 +22,7 @@ pub mod list;
 pub mod namespace;
 pub mod objects;
 pub mod outcome;
+mod paging;
 pub mod pod_stress;
 pub mod resource;
 pub mod thrash;
@@ -75,13 +76,12 @@ pub struct Output {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A call needed to set the run up failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {reason}")]
     Api {
         /// What the driver was doing.
         context: String,
-        /// The client's error.
-        #[source]
-        source: Box<kube::Error>,
+        /// What went wrong, in one line.
+        reason: String,
     },
     /// The resource named on the command line is not served.
     #[error("{0}")]
@@ -123,7 +123,7 @@ impl Error {
     fn api(context: impl Into<String>, source: kube::Error) -> Self {
         Error::Api {
             context: context.into(),
-            source: Box::new(source),
+            reason: outcome::describe(&source),
         }
     }
 }

@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
-use kube::api::{DynamicObject, ListParams, PostParams};
-use kube::core::Request;
-use kube::{Api, Client, Resource as _};
-use measure::{Class, ClassId, Kind, Recorder};
-use serde::Deserialize;
+use kube::api::{DynamicObject, PostParams};
+use kube::{Api, Resource as _};
+use measure::{Class, Kind};
 use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::churn::dynamic_api;
 use crate::objects::Template;
+use crate::paging::Pager;
 use crate::resource::Resource;
 use crate::{Context, Error, Output, outcome};
 
@@ -67,7 +66,7 @@ impl Lists {
         let items = Arc::new(AtomicU64::new(0));
         let mut clients = JoinSet::new();
         for _ in 0..self.clients {
-            let lister = Lister {
+            let lister = Pager {
                 client: ctx.client.clone(),
                 recorder: ctx.measurement.recorder(),
                 limit: self.limit,
@@ -138,60 +137,5 @@ impl Lists {
             })
             .await;
         created.map_err(|err| Error::api("cannot seed objects to list", err))
-    }
-}
-
-/// The part of a list response the lister reads: items are counted from
-/// the raw answer without building typed objects, so the client's decoding
-/// does not limit the rate.
-#[derive(Deserialize)]
-struct ListPage {
-    #[serde(default)]
-    metadata: PageMeta,
-    #[serde(default)]
-    items: Vec<serde::de::IgnoredAny>,
-}
-
-#[derive(Default, Deserialize)]
-struct PageMeta {
-    #[serde(default, rename = "continue")]
-    continue_: Option<String>,
-}
-
-struct Lister {
-    client: Client,
-    recorder: Recorder,
-    limit: u32,
-    pages: Arc<AtomicU64>,
-    items: Arc<AtomicU64>,
-}
-
-impl Lister {
-    async fn page_through(&self, url: &str, class: ClassId) {
-        let mut params = ListParams::default();
-        if self.limit > 0 {
-            params = params.limit(self.limit);
-        }
-        loop {
-            let request = match Request::new(url).list(&params) {
-                Ok(request) => request,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot build a list request");
-                    return;
-                }
-            };
-            let started = Instant::now();
-            let result = self.client.request::<ListPage>(request).await;
-            self.recorder
-                .record(class, started.elapsed(), outcome::of(&result));
-            let Ok(page) = result else { return };
-            self.pages.fetch_add(1, Ordering::Relaxed);
-            self.items
-                .fetch_add(page.items.len() as u64, Ordering::Relaxed);
-            match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                _ => return,
-            }
-        }
     }
 }

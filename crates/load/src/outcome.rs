@@ -47,3 +47,22 @@ fn is_timeout(err: &kube::Error) -> bool {
     }
     false
 }
+
+/// One line saying what went wrong: the server's message and status for
+/// API errors, the innermost cause (e.g. "Connection refused") otherwise.
+pub fn describe(err: &kube::Error) -> String {
+    if let kube::Error::Api(status) = err {
+        return format!("{} ({} {})", status.message, status.code, status.reason);
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = err;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    let top = err.to_string();
+    let cause = innermost.to_string();
+    if top.contains(&cause) {
+        top
+    } else {
+        format!("{top}: {cause}")
+    }
+}

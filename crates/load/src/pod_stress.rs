@@ -14,14 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
+use kube::{Api, Resource as _};
 use measure::{Class, ClassId, Kind, Outcome, Recorder};
 use rand::Rng;
 use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::objects::{payload, stress_pod};
+use crate::paging::Pager;
 use crate::{Context, Error, Output, outcome};
 
 /// Annotation the update step toggles.
@@ -78,7 +79,7 @@ impl PodStress {
         };
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let shared = Arc::new(Shared {
-            pods: pods.clone(),
+            pods,
             namespace: ctx.namespace.clone(),
             payload: payload(self.object_size),
             next: AtomicU64::new(0),
@@ -93,13 +94,21 @@ impl PodStress {
         // ends when they are done.
         let lists_stop = ctx.stop.child_token();
         let mut lists = JoinSet::new();
+        let listed = Arc::new(AtomicU64::new(0));
         if let Some(limit) = self.list_batch_limit {
-            let recorder = ctx.measurement.recorder();
+            let pager = Pager {
+                client: ctx.client.clone(),
+                recorder: ctx.measurement.recorder(),
+                limit,
+                pages: Arc::clone(&listed),
+                items: Arc::default(),
+            };
+            let url = Pod::url_path(&(), Some(&ctx.namespace));
             let stop = lists_stop.clone();
             let list = shared.classes.list;
             lists.spawn(async move {
                 while !stop.is_cancelled() {
-                    page_through(&pods, limit, &recorder, list).await;
+                    pager.page_through(&url, list).await;
                 }
             });
         }
@@ -141,6 +150,7 @@ impl PodStress {
                     "creates": shared.creates.load(Ordering::Relaxed),
                     "updates": shared.updates.load(Ordering::Relaxed),
                     "conflicts_retried": shared.conflicts.load(Ordering::Relaxed),
+                    "list_pages": listed.load(Ordering::Relaxed),
                 }),
             )]
             .into(),
@@ -241,25 +251,6 @@ impl Shared {
                 tracing::debug!(pod = name, error = %err, "get failed");
                 Attempt::Done
             }
-        }
-    }
-}
-
-/// Lists every pod of the namespace, one page of `limit` at a time; each
-/// page is one recorded call.
-async fn page_through(pods: &Api<Pod>, limit: u32, recorder: &Recorder, class: ClassId) {
-    let mut params = ListParams::default();
-    if limit > 0 {
-        params = params.limit(limit);
-    }
-    loop {
-        let started = Instant::now();
-        let result = pods.list(&params).await;
-        recorder.record(class, started.elapsed(), outcome::of(&result));
-        let Ok(page) = result else { return };
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return,
         }
     }
 }
