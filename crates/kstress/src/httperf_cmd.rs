@@ -13,28 +13,36 @@ use httperf::{
     ReceivedBytes, Server, ServerConfig, ServerIdentity,
 };
 
+/// The tool in a few lines, shown after the options in --help.
+const ABOUT: &str = "\
+Every process serves HTTPS (HTTP/2 and HTTP/1.1):
+  GET /blocks?size=B&n=N&periodMS=P   N blocks of B bytes, one every P ms
+  GET /metrics                        Prometheus metrics
+  GET /debug/pprof/profile?seconds=S  CPU profile (pprof; &format=svg for a flamegraph)
+Without --cert/--key the server generates a self-signed certificate; --cert-out saves it.
+
+With --base-url the process is also a client: --threads request loops share --connections
+TLS connections and fetch blocks until --duration ends (or Ctrl-C), then print throughput
+and latencies. The client trusts only what it is told: --ca FILE (the server's certificate
+or its CA) authenticates the server, --insecure accepts any certificate and only encrypts.
+
+Example:
+  kstress httperf --listen 127.0.0.1:8443 --cert-out /tmp/httperf.pem &
+  kstress httperf --base-url https://127.0.0.1:8443 --ca /tmp/httperf.pem \\
+      --threads 8 --connections 2 --size 1MiB -n 64 --duration 10s --output out";
+
 /// Listen address of a server-only process.
 const SERVER_LISTEN: &str = "127.0.0.1:8443";
 /// Listen address of a process that is also a client: any free port, so
 /// that a client next to a server on the default port does not collide.
 const CLIENT_LISTEN: &str = "127.0.0.1:0";
 
-/// HTTP/2 + TLS block-transfer throughput tool.
-///
-/// Always serves HTTPS (HTTP/2 and HTTP/1.1): `GET
-/// /blocks?size=B&n=N&periodMS=P` streams N blocks of B bytes, one every P
-/// ms; `/metrics` serves Prometheus metrics and
-/// `/debug/pprof/profile?seconds=S[&format=svg]` a CPU profile. Without
-/// --cert/--key the server generates a self-signed certificate
-/// (--cert-out saves it for clients).
-///
-/// With --base-url it is also a client that fetches blocks from that
-/// server until --duration ends (or Ctrl-C) and prints throughput and
-/// latencies. The client must be told whom to trust: --ca FILE (the
-/// server's certificate or its CA) authenticates the server, --insecure
-/// accepts any certificate and only encrypts.
+/// Options of `kstress httperf`; [`ABOUT`] is what the user reads.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("trust").args(["ca", "insecure"])))]
+#[command(
+    group(ArgGroup::new("trust").args(["ca", "insecure"])),
+    after_help = ABOUT,
+)]
 pub struct HttperfArgs {
     /// Address to serve HTTPS on [default: 127.0.0.1:8443, or any free
     /// loopback port with --base-url].
