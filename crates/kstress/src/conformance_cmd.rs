@@ -53,6 +53,13 @@ struct NodeArgs {
 
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
     let Suite::Node(mut args) = args.suite;
+    // Fail before starting or touching a cluster when nothing would run.
+    let runs = |s: &conformance::Scenario| {
+        conformance::selected(s.name, args.focus.as_ref(), args.skip.as_ref())
+    };
+    if !conformance::scenarios().iter().any(runs) {
+        return Err(conformance::Error::NothingSelected.into());
+    }
     // The lifecycle scenarios need containers that really run.
     args.target.cluster.runtime = Runtime::Process;
     let target = args
