@@ -15,7 +15,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, PostParams, Preconditions, PropagationPolicy,
+    ApiResource, DeleteParams, DynamicObject, PartialObjectMeta, PostParams, Preconditions,
+    PropagationPolicy,
 };
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::WatchStreamExt;
@@ -63,7 +64,10 @@ impl Resources {
         Ok(Resources { list, by_kind })
     }
 
-    fn api(&self, client: &Client, index: usize, namespace: Option<&str>) -> Api<DynamicObject> {
+    fn api<K>(&self, client: &Client, index: usize, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
         let (resource, namespaced) = &self.list[index];
         match namespace {
             Some(ns) if *namespaced => Api::namespaced_with(client.clone(), ns, resource),
@@ -134,16 +138,24 @@ impl Shared {
 }
 
 /// The watch events of one resource, tagged with its index.
-type ResourceEvents = BoxStream<'static, (usize, Result<Event<DynamicObject>, watcher::Error>)>;
+/// Only metadata matters to the collector (owners, finalizers, deletion),
+/// so watches decode nothing else: a cluster under pod churn would
+/// otherwise have every 10 KiB pod built as a full JSON tree here.
+type Meta = PartialObjectMeta<DynamicObject>;
+
+type ResourceEvents = BoxStream<'static, (usize, Result<Event<Meta>, watcher::Error>)>;
 
 /// Runs the collector over `resources` until `shutdown` turns true.
 pub async fn run(client: Client, resources: Resources, mut shutdown: signal::Receiver<bool>) {
     let streams: Vec<ResourceEvents> = (0..resources.list.len())
         .map(|i| {
-            watcher::watcher(resources.api(&client, i, None), watcher::Config::default())
-                .default_backoff()
-                .map(move |event| (i, event))
-                .boxed()
+            watcher::watcher(
+                resources.api::<Meta>(&client, i, None),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .map(move |event| (i, event))
+            .boxed()
         })
         .collect();
     let shared = Arc::new(Shared {
@@ -203,20 +215,20 @@ pub async fn run(client: Client, resources: Resources, mut shutdown: signal::Rec
     }
 }
 
-fn node_of(index: usize, obj: &DynamicObject) -> GraphNode {
+fn node_of(index: usize, obj: &impl kube::Resource) -> GraphNode {
     let finalizers = obj.finalizers();
     GraphNode {
         resource: index,
         namespace: obj.namespace(),
         name: obj.name_any(),
         owners: obj.owner_references().to_vec(),
-        deleting: obj.metadata.deletion_timestamp.is_some(),
+        deleting: obj.meta().deletion_timestamp.is_some(),
         foreground: finalizers.iter().any(|f| f == FOREGROUND),
         orphan: finalizers.iter().any(|f| f == ORPHAN),
     }
 }
 
-fn apply(shared: &Shared, index: usize, obj: &DynamicObject, synced: bool) {
+fn apply(shared: &Shared, index: usize, obj: &Meta, synced: bool) {
     let Some(uid) = obj.uid() else {
         return;
     };
@@ -368,9 +380,10 @@ async fn owner_state(
         // against.
         return Ok(OwnerState::Solid);
     };
-    let api = shared
-        .resources
-        .api(&shared.client, index, dependent.namespace.as_deref());
+    let api: Api<Meta> =
+        shared
+            .resources
+            .api(&shared.client, index, dependent.namespace.as_deref());
     Ok(match api.get_opt(&owner.name).await? {
         Some(live) if live.uid().as_deref() == Some(owner.uid.as_str()) => {
             let node = node_of(index, &live);
