@@ -12,6 +12,7 @@ mod convert;
 mod crd;
 mod discovery;
 mod error;
+mod logs;
 mod metrics;
 mod namespaces;
 mod path;

@@ -494,6 +494,9 @@ async fn execute(
     let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
     let dry_run = q.contains_key("dryRun");
     let sub = path.subresource.as_deref();
+    if verb == "GET" && sub == Some("log") && def.group.is_empty() && def.plural == "pods" {
+        return crate::logs::pod_log(api, ns, path.name.as_deref().unwrap_or_default(), &q).await;
+    }
     check_subresource(&def, sub, verb)?;
     let name = path.name.clone().unwrap_or_default();
     let render_one = |object: &crate::watchcache::CachedObject, code: u16| -> Response<Body> {
