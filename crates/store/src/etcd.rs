@@ -165,7 +165,11 @@ impl EtcdStore {
             compacted: Arc::new(AtomicI64::new(0)),
         };
         store.current_revision().await.map_err(|err| {
-            StoreError::Unavailable(format!("etcd at {endpoints} does not answer: {err}"))
+            let reason = match err {
+                StoreError::Unavailable(reason) | StoreError::Timeout(reason) => reason,
+                other => other.to_string(),
+            };
+            StoreError::Unavailable(format!("etcd at {endpoints} does not answer ({reason})"))
         })?;
         Ok(store)
     }
