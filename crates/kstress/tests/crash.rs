@@ -3,7 +3,8 @@
 //! every write the server acknowledged; the server (or its etcd) is killed
 //! with SIGKILL at a random moment; after the restart every acknowledged
 //! write must be there with its latest acknowledged value. Only the one
-//! write in flight at the kill may have gone either way.
+//! write in flight at the kill may have gone either way. Store flags that
+//! cannot work are refused at start with a message naming the flag.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
@@ -269,4 +270,82 @@ async fn acknowledged_writes_survive_sigkill_of_the_etcd_backed_server_and_of_et
     }
     ledger.verify(&api).await;
     serve.kill().await;
+}
+
+/// Runs `kstress serve` with store flags that must be refused, checks that
+/// it fails, and returns what it printed on stderr.
+async fn refused_serve(dir: &Path, store_args: &[String]) -> String {
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_kstress"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .arg(dir.join("kubeconfig"))
+            .args(store_args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress serve gives up in time")
+    .expect("kstress serve runs");
+    assert!(
+        !output.status.success(),
+        "kstress serve must refuse to start"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_foreign_data_directory_is_refused_at_start_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("precious.txt"), "mine").unwrap();
+    let stderr = refused_serve(
+        dir.path(),
+        &["--data-dir".into(), data.display().to_string()],
+    )
+    .await;
+    assert!(
+        stderr.contains("--data-dir") && stderr.contains("not a kstress store"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        1,
+        "nothing was written into the directory"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_etcd_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let stderr = refused_serve(dir.path(), &["--etcd-servers".into(), endpoint.clone()]).await;
+    assert!(
+        stderr.contains("--etcd-servers") && stderr.contains(&endpoint),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn data_dir_and_etcd_servers_are_exclusive() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stderr = refused_serve(
+        dir.path(),
+        &[
+            "--data-dir".into(),
+            dir.path().join("data").display().to_string(),
+            "--etcd-servers".into(),
+            "http://127.0.0.1:2379".into(),
+        ],
+    )
+    .await;
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
 }
