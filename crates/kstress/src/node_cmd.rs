@@ -1,10 +1,95 @@
 //! `kstress node`: one simulated kubelet joined to any cluster.
+//!
+//! The cluster is reached through `--kubeconfig` (falling back to
+//! `$KUBECONFIG`, then `~/.kube/config`, like kubectl). The node runs until
+//! Ctrl-C or SIGTERM, then stops its containers and deletes its Lease and
+//! Node.
 
-use clap::Args;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use node::{NodeAgent, NodeConfig, RuntimeKind};
 
 #[derive(Args, Debug)]
-pub struct NodeArgs {}
+pub struct NodeArgs {
+    /// Kubeconfig of the cluster to join (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
 
-pub async fn run(_args: NodeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("kstress node is not available yet")
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    context: Option<String>,
+
+    /// The Node's name; pods run here when their spec.nodeName says so.
+    #[arg(long)]
+    name: String,
+
+    /// Container runtime: `sim` (no processes) or `process` (commands run
+    /// in a bubblewrap sandbox).
+    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
+    runtime: Runtime,
+
+    /// Where the process runtime keeps container roots, volumes and logs
+    /// (default: a temporary directory removed at exit).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+
+    /// Address advertised as the node's InternalIP; the log endpoint the API
+    /// server proxies `kubectl logs` to listens on it.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Runtime {
+    Sim,
+    Process,
+}
+
+pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let kubeconfig = match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path)
+            .with_context(|| format!("cannot read kubeconfig {}", path.display()))?,
+        None => Kubeconfig::read().context("cannot read a kubeconfig (use --kubeconfig)")?,
+    };
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .context("the kubeconfig is incomplete")?;
+    let client = kube::Client::try_from(config).context("cannot build the API client")?;
+    let runtime = match args.runtime {
+        Runtime::Sim => RuntimeKind::Sim,
+        Runtime::Process => RuntimeKind::Process,
+    };
+    let mut config = NodeConfig::new(&args.name, runtime);
+    config.data_dir = args.data_dir;
+    config.address = args.address;
+    let agent = NodeAgent::start(client, config)
+        .await
+        .with_context(|| format!("cannot start node {}", args.name))?;
+    println!(
+        "kstress node {} is running ({})",
+        args.name,
+        runtime.as_str()
+    );
+    wait_for_signal().await?;
+    agent.shutdown().await;
+    println!("kstress node {} has left the cluster", args.name);
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
 }
