@@ -7,6 +7,9 @@
 # as a static file: the ceiling. Then closed-loop PUTs (each a real update
 # with the current resourceVersion) from 16 streams.
 #
+# The server runs without nodes and the pod names a node that does not
+# exist, so neither the scheduler nor a kubelet writes it during the run.
+#
 # Needs: nginx, h2load (Debian: nginx-light or nginx, nghttp2-client), curl,
 # openssl. Usage: bench/apiserver.sh [SECONDS]
 set -euo pipefail
@@ -32,7 +35,7 @@ cargo build --release -q -p apiserver --example put_load
 
 kport=$((20000 + RANDOM % 10000))
 nport=$((kport + 1))
-"$target/release/kstress" serve --listen "127.0.0.1:$kport" --kubeconfig-out "$work/kubeconfig" >"$work/serve.log" 2>&1 &
+"$target/release/kstress" serve --nodes 0 --listen "127.0.0.1:$kport" --kubeconfig-out "$work/kubeconfig" >"$work/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
 grep -q listening "$work/serve.log" || { cat "$work/serve.log"; exit 1; }
@@ -44,7 +47,7 @@ curl_api() { curl -sS --fail-with-body --cacert "$work/ca.pem" -H "Authorization
 payload=$(head -c 10240 /dev/zero | tr '\0' 'x')
 curl_api -X POST "$api/api/v1/namespaces" -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
 curl_api -X POST "$api/api/v1/namespaces/bench/pods" \
-  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"${payload:0:9800}\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
+  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"${payload:0:9800}\"}},\"spec\":{\"nodeName\":\"bench-node\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
 mkdir -p "$work/html/api/v1/namespaces/bench/pods"
 # nginx's worker runs unprivileged: it must be able to read the files.
 chmod 755 "$work"

@@ -89,7 +89,7 @@ for backend in memory disk etcd; do
   payload=$(head -c 9800 /dev/zero | tr '\0' 'x')
   curl_api -X POST "$api/api/v1/namespaces" -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
   curl_api -X POST "$api/api/v1/namespaces/bench/pods" \
-    -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"$payload\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
+    -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"$payload\"}},\"spec\":{\"nodeName\":\"bench-node\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
   get_rps=$(run_h2load -H "authorization: Bearer $token" "$api/api/v1/namespaces/bench/pods/pod-10k")
   put=$("$target/release/examples/put_load" "$api" "$token" "$work/ca.pem" bench 16 "$seconds" 10240)
   echo "$backend: GET $get_rps req/s; $put"

@@ -68,7 +68,7 @@ curl_api() { curl -sS --fail-with-body --cacert "$work/ca.pem" -H "Authorization
 payload=$(head -c 10240 /dev/zero | tr '\0' 'x')
 curl_api -X POST "$api/api/v1/namespaces" -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
 curl_api -X POST "$api/api/v1/namespaces/bench/pods" \
-  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"${payload:0:9800}\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
+  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"annotations\":{\"payload\":\"${payload:0:9800}\"}},\"spec\":{\"nodeName\":\"bench-node\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}" >/dev/null
 h2load -D "$seconds" -c 1 -m 16 -H "Authorization: Bearer $token" \
   "$api/api/v1/namespaces/bench/pods/pod-10k" >"$work/h2load.txt"
 server_only=$(awk '/^finished in/ {print $4}' "$work/h2load.txt")
