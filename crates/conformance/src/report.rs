@@ -84,6 +84,7 @@ impl Report {
             target: options.target.clone(),
             config: options.to_json(),
             target_rate_per_s: None,
+            achieved_rate_per_s: None,
             extra: [(RESULTS_SECTION.to_owned(), section(&results))].into(),
         };
         Ok(Self {

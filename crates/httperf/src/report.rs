@@ -53,6 +53,7 @@ impl ClientReport {
             target: config.base_url.clone(),
             config: config.to_json(),
             target_rate_per_s: None,
+            achieved_rate_per_s: None,
             extra: BTreeMap::from([("throughput".to_owned(), throughput)]),
         };
         Self {

@@ -592,6 +592,7 @@ async fn drive(
             target: target.to_owned(),
             config,
             target_rate_per_s: output.target_rate_per_s,
+            achieved_rate_per_s: output.achieved_rate_per_s,
             extra,
         },
         ctx.measurement.snapshot(),

@@ -80,6 +80,7 @@ impl Churn {
             run_id: ctx.run_id.clone(),
             create: ctx.measurement.class("create")?,
             delete: ctx.measurement.class("delete")?,
+            sent: AtomicU64::new(0),
             created: AtomicU64::new(0),
             deleted: AtomicU64::new(0),
             in_flight: Semaphore::new(self.max_in_flight),
@@ -114,21 +115,25 @@ impl Churn {
             }
             while tasks.try_join_next().is_some() {}
         }
+        let window = start.elapsed();
         pacer.stop();
         drain(&mut tasks).await;
+        let sent = shared.sent.load(Ordering::Relaxed);
 
         Ok(Output {
             target_rate_per_s: Some(self.rate),
+            achieved_rate_per_s: Some(sent as f64 / window.as_secs_f64().max(f64::EPSILON)),
             extra: [(
                 "churn".to_owned(),
                 json!({
                     "arrivals": sequence,
+                    "sent": sent,
                     "created": shared.created.load(Ordering::Relaxed),
                     "deleted": shared.deleted.load(Ordering::Relaxed),
                 }),
             )]
             .into(),
-            finished_early: false,
+            ..Output::default()
         })
     }
 }
@@ -163,6 +168,8 @@ struct Shared {
     run_id: String,
     create: ClassId,
     delete: ClassId,
+    /// Creates that left for the server: the achieved arrival rate.
+    sent: AtomicU64,
     created: AtomicU64,
     deleted: AtomicU64,
     in_flight: Semaphore,
@@ -186,6 +193,7 @@ impl Shared {
             let Some(_permit) = permit(&self.in_flight, stop).await else {
                 return;
             };
+            self.sent.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let result = self.api.create(&PostParams::default(), &object).await;
             recorder.record_scheduled(

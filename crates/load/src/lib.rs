@@ -65,6 +65,9 @@ pub struct Context {
 pub struct Output {
     /// Requested arrival rate of an open-loop driver.
     pub target_rate_per_s: Option<f64>,
+    /// Arrivals an open-loop driver actually sent per second, over the
+    /// window its schedule ran.
+    pub achieved_rate_per_s: Option<f64>,
     /// Driver-specific figures for results.json's `extra` section.
     pub extra: BTreeMap<String, serde_json::Value>,
     /// Set when the driver finished its work before the run's end (for

@@ -90,7 +90,6 @@ impl Lists {
         }
         while clients.join_next().await.is_some() {}
         Ok(Output {
-            target_rate_per_s: None,
             extra: [(
                 "list".to_owned(),
                 json!({
@@ -100,7 +99,7 @@ impl Lists {
                 }),
             )]
             .into(),
-            finished_early: false,
+            ..Output::default()
         })
     }
 

@@ -142,7 +142,6 @@ impl PodStress {
             .load(Ordering::Relaxed)
             .min(self.objects.unwrap_or(u64::MAX));
         Ok(Output {
-            target_rate_per_s: None,
             extra: [(
                 "pod_stress".to_owned(),
                 json!({
@@ -155,6 +154,7 @@ impl PodStress {
             )]
             .into(),
             finished_early,
+            ..Output::default()
         })
     }
 }

@@ -75,13 +75,12 @@ impl Thrash {
         }
         while workers.join_next().await.is_some() {}
         Ok(Output {
-            target_rate_per_s: None,
             extra: [(
                 "thrash".to_owned(),
                 json!({ "cycles": shared.cycles.load(Ordering::Relaxed) }),
             )]
             .into(),
-            finished_early: false,
+            ..Output::default()
         })
     }
 }

@@ -34,6 +34,10 @@ pub struct RunInfo {
     pub config: Value,
     /// Requested arrival rate of an open-loop driver.
     pub target_rate_per_s: Option<f64>,
+    /// Arrival rate the driver achieved, when it measures that itself (its
+    /// arrivals over its arrival window); without it, every scheduled
+    /// request over the whole run counts.
+    pub achieved_rate_per_s: Option<f64>,
     /// Driver-specific sections (e.g. watch events received, 410s
     /// recovered), written under `extra`.
     pub extra: BTreeMap<String, Value>,
@@ -182,7 +186,12 @@ impl Results {
             operations,
             timeseries,
             slo: check_slos(snapshot),
-            open_loop: open_loop(snapshot, info.target_rate_per_s, duration_s),
+            open_loop: open_loop(
+                snapshot,
+                info.target_rate_per_s,
+                info.achieved_rate_per_s,
+                duration_s,
+            ),
             extra: info.extra,
         }
     }
@@ -238,7 +247,12 @@ fn points(snapshot: &Snapshot, class: usize) -> Vec<Point> {
         .collect()
 }
 
-fn open_loop(snapshot: &Snapshot, target: Option<f64>, duration_s: f64) -> Option<OpenLoop> {
+fn open_loop(
+    snapshot: &Snapshot,
+    target: Option<f64>,
+    achieved: Option<f64>,
+    duration_s: f64,
+) -> Option<OpenLoop> {
     let start_lag: BTreeMap<String, LagSummary> = snapshot
         .classes
         .iter()
@@ -261,7 +275,7 @@ fn open_loop(snapshot: &Snapshot, target: Option<f64>, duration_s: f64) -> Optio
     let scheduled = start_lag.values().map(|lag| lag.count).sum();
     Some(OpenLoop {
         target_rate_per_s: target,
-        achieved_rate_per_s: per_second(scheduled, duration_s),
+        achieved_rate_per_s: achieved.unwrap_or_else(|| per_second(scheduled, duration_s)),
         start_lag,
     })
 }
@@ -347,6 +361,7 @@ mod tests {
             target: "embedded".into(),
             config: serde_json::json!({"objects": 10}),
             target_rate_per_s: Some(3.0),
+            achieved_rate_per_s: None,
             extra: BTreeMap::new(),
         }
     }
