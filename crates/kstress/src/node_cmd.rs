@@ -1,7 +1,9 @@
 //! `kstress node`: one simulated kubelet joined to any cluster.
 //!
-//! The cluster is reached through `--kubeconfig` (falling back to
-//! `$KUBECONFIG`, then `~/.kube/config`, like kubectl). The node runs until
+//! The cluster is named explicitly: `--kubeconfig`, or `--context` of the
+//! kubeconfig kubectl would use (`$KUBECONFIG`, then `~/.kube/config`); a
+//! KUBECONFIG variable alone never makes kstress join a cluster. The node
+//! runs until
 //! Ctrl-C or SIGTERM, then stops its containers and deletes its Lease and
 //! Node.
 
@@ -9,17 +11,21 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use node::{NodeAgent, NodeConfig, RuntimeKind};
+use node::{NodeAgent, NodeConfig};
+
+use crate::embedded::Runtime;
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("cluster").required(true).multiple(true).args(["kubeconfig", "context"]))]
 pub struct NodeArgs {
-    /// Kubeconfig of the cluster to join (default: $KUBECONFIG, then ~/.kube/config).
+    /// Kubeconfig of the cluster to join.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
 
-    /// Kubeconfig context to use (default: the current context).
+    /// Context to use (of --kubeconfig, else of $KUBECONFIG or
+    /// ~/.kube/config).
     #[arg(long)]
     context: Option<String>,
 
@@ -43,12 +49,6 @@ pub struct NodeArgs {
     address: IpAddr,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Runtime {
-    Sim,
-    Process,
-}
-
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let kubeconfig = match &args.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
@@ -63,10 +63,7 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .await
         .context("the kubeconfig is incomplete")?;
     let client = kube::Client::try_from(config).context("cannot build the API client")?;
-    let runtime = match args.runtime {
-        Runtime::Sim => RuntimeKind::Sim,
-        Runtime::Process => RuntimeKind::Process,
-    };
+    let runtime: node::RuntimeKind = args.runtime.into();
     let mut config = NodeConfig::new(&args.name, runtime);
     config.data_dir = args.data_dir;
     config.address = args.address;
