@@ -192,6 +192,25 @@ impl ApiError {
         err
     }
 
+    /// An authorization refusal, worded as upstream's: `pods "x" is
+    /// forbidden: <detail>`, without the name for collections, and
+    /// `forbidden: <detail>` for paths that name no resource.
+    pub fn forbidden_request(subject: Subject, detail: impl AsRef<str>) -> Self {
+        let detail = detail.as_ref();
+        let message = match (subject.resource.is_empty(), subject.name.is_empty()) {
+            (true, _) => format!("forbidden: {detail}"),
+            (false, true) if subject.group.is_empty() => {
+                format!("{} is forbidden: {detail}", subject.resource)
+            }
+            (false, true) => format!(
+                "{}.{} is forbidden: {detail}",
+                subject.resource, subject.group
+            ),
+            (false, false) => format!("{} is forbidden: {detail}", subject.qualified()),
+        };
+        Self::new(403, "Forbidden", message).about(subject)
+    }
+
     pub fn forbidden(subject: Subject, detail: impl AsRef<str>) -> Self {
         let message = format!("{} is forbidden: {}", subject.qualified(), detail.as_ref());
         Self::new(403, "Forbidden", message).about(subject)

@@ -8,6 +8,7 @@
 //! client of this server over HTTPS.
 
 mod api;
+mod authn;
 mod convert;
 mod crd;
 mod discovery;
@@ -18,6 +19,7 @@ mod namespaces;
 mod path;
 mod protobuf;
 mod query;
+mod rbac;
 mod registry;
 mod server;
 mod strategy;
@@ -27,6 +29,7 @@ mod watch;
 mod watchcache;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,9 +39,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
+pub use authn::{AuthnError, TokenFile};
 pub use error::ApiError;
+pub use rbac::AuthorizationMode;
 pub use server::{KUBERNETES_VERSION, Limits};
-pub use tls::{TlsError, TlsMaterial};
+pub use tls::{ClientIdentity, TlsError, TlsMaterial};
 pub use watch::WatchSettings;
 pub use watchcache::CacheOptions;
 
@@ -48,8 +53,17 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Serving certificate; a fresh CA and certificate when absent.
     pub tls: Option<TlsMaterial>,
-    /// The bearer token clients must present; random when absent.
+    /// The admin bearer token (a user in `system:masters`); random when
+    /// absent.
     pub token: Option<String>,
+    /// More users by bearer token, in kube-apiserver's `--token-auth-file`
+    /// format.
+    pub token_auth_file: Option<PathBuf>,
+    /// PEM CA bundle that signs client certificates. Without it, the
+    /// generated cluster CA does; with a given serving certificate and no
+    /// client CA, client certificates are not asked for.
+    pub client_ca: Option<String>,
+    pub authorization: AuthorizationMode,
     pub limits: Limits,
     pub watch: WatchSettings,
     pub cache: CacheOptions,
@@ -64,6 +78,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
             token: None,
+            token_auth_file: None,
+            client_ca: None,
+            authorization: AuthorizationMode::AlwaysAllow,
             limits: Limits::default(),
             watch: WatchSettings::default(),
             cache: CacheOptions::default(),
@@ -82,10 +99,14 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Authn(#[from] AuthnError),
     #[error("cannot load the stored CustomResourceDefinitions: {0}")]
     Crds(ApiError),
     #[error("cannot create the system namespaces: {0}")]
     Bootstrap(ApiError),
+    #[error("cannot create the default RBAC roles: {0}")]
+    RbacBootstrap(ApiError),
 }
 
 /// A running API server; [`Server::shutdown`] stops it.
@@ -118,17 +139,32 @@ impl Server {
             Some(material) => material,
             None => TlsMaterial::generate(&[addr.ip()])?,
         };
-        let rustls_config = tls.server_config()?;
+        let client_ca = match (&config.client_ca, &tls.ca_key_pem) {
+            (Some(pem), _) => Some(pem.as_str()),
+            (None, Some(_)) => Some(tls.ca_pem.as_str()),
+            (None, None) => None,
+        };
+        let rustls_config = tls.server_config(client_ca)?;
         let token = config.token.unwrap_or_else(random_token);
+        let token_file = match &config.token_auth_file {
+            Some(path) => TokenFile::read(path)?,
+            None => TokenFile::default(),
+        };
+        let authenticator = authn::Authenticator::new(&token, token_file);
+        let authorizer = Arc::new(rbac::Authorizer::new(config.authorization));
         let registry = Arc::new(registry::Registry::new());
         let api = Arc::new(api::Api::new(store.clone(), registry, config.cache));
         crd::load_all(&api).await.map_err(ServerError::Crds)?;
         bootstrap_namespaces(&api)
             .await
             .map_err(ServerError::Bootstrap)?;
+        rbac::bootstrap(&api)
+            .await
+            .map_err(ServerError::RbacBootstrap)?;
         let shared = Arc::new(server::Shared::new(
             api.clone(),
-            token.clone(),
+            authenticator,
+            authorizer.clone(),
             config.limits,
             config.watch,
             addr.to_string(),
@@ -146,6 +182,12 @@ impl Server {
                 namespaces::run(Arc::downgrade(&api)),
             )),
         ];
+        if config.authorization == AuthorizationMode::Rbac {
+            tasks.push(tokio::spawn(stop_on(
+                shutdown_rx.clone(),
+                authorizer.keep_current(Arc::downgrade(&api)),
+            )));
+        }
         if let Some(interval) = config.compaction_interval {
             tasks.push(tokio::spawn(stop_on(
                 shutdown_rx,
@@ -178,6 +220,12 @@ impl Server {
 
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The serving TLS material (and the cluster CA's key when generated,
+    /// to issue client certificates with).
+    pub fn tls(&self) -> &TlsMaterial {
+        &self.tls
     }
 
     /// The store behind the server (tests compact it to provoke 410s).

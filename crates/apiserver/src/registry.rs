@@ -27,6 +27,9 @@ pub enum Behavior {
     Workload,
     CustomResourceDefinition,
     CustomResource,
+    /// Roles, ClusterRoles and their bindings: names are path segments
+    /// (`system:discovery`), not DNS names.
+    Rbac,
     /// Kinds with no special rules (configmaps, secrets, leases, ...).
     Plain,
 }
@@ -280,6 +283,49 @@ const BUILTINS: &[Builtin] = &[
         Behavior::CustomResourceDefinition,
         "apiextensions.k8s.io/customresourcedefinitions",
     )),
+    builtin(
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+        ),
+        &[],
+        false,
+        Behavior::Rbac,
+        "clusterroles",
+    ),
+    builtin(
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+        ),
+        &[],
+        false,
+        Behavior::Rbac,
+        "clusterrolebindings",
+    ),
+    builtin(
+        ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+        &[],
+        true,
+        Behavior::Rbac,
+        "roles",
+    ),
+    builtin(
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+        ),
+        &[],
+        true,
+        Behavior::Rbac,
+        "rolebindings",
+    ),
 ];
 
 fn builtin_def(b: &Builtin) -> ResourceDef {

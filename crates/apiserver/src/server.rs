@@ -20,10 +20,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::Api;
+use crate::authn::{Authenticated, Authenticator, UserInfo};
 use crate::error::ApiError;
 use crate::metrics::{DurationLabels, KindLabels, Metrics, RequestLabels, WatchLabels};
 use crate::path::{ResourcePath, Route, route};
 use crate::query::{self, DeleteOptions, ListOptions};
+use crate::rbac::{Authorizer, Target};
 use crate::registry::{ResourceDef, Snapshot};
 use crate::strategy::WriteScope;
 use crate::watch::WatchSettings;
@@ -62,7 +64,8 @@ impl Default for Limits {
 pub struct Shared {
     pub api: Arc<Api>,
     pub metrics: Metrics,
-    pub token: String,
+    pub authenticator: Authenticator,
+    pub authorizer: Arc<Authorizer>,
     pub limits: Limits,
     pub watch: WatchSettings,
     pub server_address: String,
@@ -74,7 +77,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         api: Arc<Api>,
-        token: String,
+        authenticator: Authenticator,
+        authorizer: Arc<Authorizer>,
         limits: Limits,
         watch: WatchSettings,
         server_address: String,
@@ -84,7 +88,8 @@ impl Shared {
             mutating: Semaphore::new(limits.max_mutating_inflight),
             api,
             metrics: Metrics::new(),
-            token,
+            authenticator,
+            authorizer,
             limits,
             watch,
             server_address,
@@ -122,9 +127,17 @@ pub async fn serve(
             else {
                 return;
             };
+            let certificate_user = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(crate::authn::certificate_user)
+                .map(Arc::new);
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                let certificate_user = certificate_user.clone();
+                async move { Ok::<_, Infallible>(handle(shared, req, certificate_user).await) }
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
@@ -186,7 +199,11 @@ struct Accounting {
     subresource: String,
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    certificate_user: Option<Arc<UserInfo>>,
+) -> Response<Body> {
     let started = Instant::now();
     let mut accounting = Accounting {
         verb: "",
@@ -195,7 +212,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         resource: String::new(),
         subresource: String::new(),
     };
-    let response = match dispatch(&shared, req, &mut accounting).await {
+    let response = match dispatch(&shared, req, certificate_user, &mut accounting).await {
         Ok(response) => response,
         Err(err) => error_response(&err),
     };
@@ -230,32 +247,51 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     response
 }
 
-fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
-    req.headers()
+/// The user of a request; anonymous requests are refused except for
+/// health checks, which answer anonymous probes.
+fn authenticate(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    route: Option<&Route>,
+    certificate_user: Option<Arc<UserInfo>>,
+) -> Result<Arc<UserInfo>, ApiError> {
+    let authorization = req
+        .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), shared.token.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .and_then(|v| v.to_str().ok());
+    match shared
+        .authenticator
+        .authenticate(authorization, certificate_user.as_ref())
+    {
+        Authenticated::User(user) => Ok(user),
+        Authenticated::Anonymous if route == Some(&Route::Health) => {
+            Ok(Arc::new(UserInfo::anonymous()))
+        }
+        Authenticated::Anonymous | Authenticated::InvalidToken => Err(ApiError::unauthorized()),
+    }
 }
 
 async fn dispatch(
     shared: &Arc<Shared>,
     req: Request<Incoming>,
+    certificate_user: Option<Arc<UserInfo>>,
     accounting: &mut Accounting,
 ) -> Result<Response<Body>, ApiError> {
-    let Some(route) = route(req.uri().path()) else {
-        if !authorized(shared, &req) {
-            return Err(ApiError::unauthorized());
-        }
+    let route = route(req.uri().path());
+    let user = authenticate(shared, &req, route.as_ref(), certificate_user)?;
+    let Some(route) = route else {
         return Err(ApiError::no_route());
     };
-    // Health checks answer anonymous probes, as upstream's do.
-    if route != Route::Health && !authorized(shared, &req) {
-        return Err(ApiError::unauthorized());
+    if !matches!(route, Route::Resource(_) | Route::Health) {
+        let verb = req.method().as_str().to_ascii_lowercase();
+        let path = req.uri().path();
+        shared.authorizer.authorize(
+            &user,
+            &crate::rbac::Request {
+                verb: &verb,
+                target: Target::NonResource { path },
+            },
+        )?;
     }
     let snapshot = shared.api.registry.snapshot();
     let json_value = |v: Value| Ok(json_response(200, v.to_string()));
@@ -303,7 +339,9 @@ async fn dispatch(
                 .ok_or_else(ApiError::no_route)?;
             Ok(json_response(200, bytes))
         }
-        Route::Resource(path) => resource_request(shared, &snapshot, req, path, accounting).await,
+        Route::Resource(path) => {
+            resource_request(shared, &snapshot, req, path, &user, accounting).await
+        }
     }
 }
 
@@ -421,6 +459,7 @@ async fn resource_request(
     snapshot: &Snapshot,
     req: Request<Incoming>,
     path: ResourcePath,
+    user: &UserInfo,
     accounting: &mut Accounting,
 ) -> Result<Response<Body>, ApiError> {
     let def = snapshot
@@ -447,6 +486,7 @@ async fn resource_request(
             return Err(ApiError::method_not_supported(&def.plural, method.as_str()));
         }
     };
+    authorize_resource(shared, user, &path, verb)?;
     accounting.verb = verb;
     accounting.group = def.group.clone();
     accounting.version = def.version.clone();
@@ -478,6 +518,41 @@ async fn resource_request(
         g.dec();
     }
     result
+}
+
+/// Checks a resource request against the authorizer, with the request
+/// attributes upstream derives from the path: a namespace's own path is in
+/// that namespace, so namespaced Roles can grant access to it.
+fn authorize_resource(
+    shared: &Shared,
+    user: &UserInfo,
+    path: &ResourcePath,
+    verb: &str,
+) -> Result<(), ApiError> {
+    let name = path.name.as_deref().unwrap_or_default();
+    let namespace = match path.namespace.as_deref() {
+        Some(ns) => ns,
+        None if path.group.is_empty() && path.resource == "namespaces" => name,
+        None => "",
+    };
+    let verb = match verb {
+        "POST" => "create",
+        "PUT" => "update",
+        other => &other.to_ascii_lowercase(),
+    };
+    shared.authorizer.authorize(
+        user,
+        &crate::rbac::Request {
+            verb,
+            target: Target::Resource {
+                group: &path.group,
+                resource: &path.resource,
+                subresource: path.subresource.as_deref().unwrap_or_default(),
+                namespace,
+                name,
+            },
+        },
+    )
 }
 
 async fn execute(

@@ -334,7 +334,8 @@ fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
         Behavior::CustomResourceDefinition
         | Behavior::CustomResource
         | Behavior::Event
-        | Behavior::EventV1 => validation::is_path_segment_name(name)
+        | Behavior::EventV1
+        | Behavior::Rbac => validation::is_path_segment_name(name)
             .into_iter()
             .chain(if name.len() > 253 {
                 Some("must be no more than 253 characters".to_string())

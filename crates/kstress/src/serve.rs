@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use apiserver::{ServerConfig, TlsMaterial};
+use apiserver::{AuthorizationMode, ServerConfig, TlsMaterial};
 use clap::Args;
 
 use crate::embedded::{Cluster, ClusterArgs};
@@ -31,6 +31,21 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<String>,
 
+    /// More users by bearer token: CSV lines `token,user,uid,"group1,group2"`
+    /// (kube-apiserver's --token-auth-file format).
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+
+    /// CA bundle (PEM) that signs client certificates (CN = user, O =
+    /// groups); by default the generated cluster CA.
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+
+    /// How requests are authorized: AlwaysAllow or RBAC. The admin token in
+    /// the written kubeconfig is in system:masters and allowed everything.
+    #[arg(long, default_value = "AlwaysAllow")]
+    authorization_mode: AuthorizationMode,
+
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -40,10 +55,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(TlsMaterial::from_files(cert, key)?),
         _ => None,
     };
+    let client_ca = match &args.client_ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the client CA {}", path.display()))?,
+        ),
+        None => None,
+    };
     let config = ServerConfig {
         listen: args.listen,
         tls,
         token: args.token,
+        token_auth_file: args.token_auth_file,
+        client_ca,
+        authorization: args.authorization_mode,
         ..ServerConfig::default()
     };
     let cluster = Cluster::start(&args.cluster, config).await?;

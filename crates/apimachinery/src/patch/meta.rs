@@ -81,7 +81,12 @@ impl PatchMeta {
             | ("events.k8s.io", "v1", "Event")
             | ("coordination.k8s.io", "v1", "Lease")
             | ("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
-            | ("autoscaling", "v1", "Scale") => &*OBJECT_ONLY,
+            | ("autoscaling", "v1", "Scale")
+            | (
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding",
+            ) => &*OBJECT_ONLY,
             _ => return None,
         };
         Some(PatchMeta { root: table })
