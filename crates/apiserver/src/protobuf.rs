@@ -1,7 +1,8 @@
 //! Kubernetes protobuf request bodies.
 //!
 //! kubectl's typed clients (`kubectl create namespace`, `create configmap`,
-//! `create secret`, `create serviceaccount`) send
+//! `create secret`, `create serviceaccount`, `create role`, `create
+//! clusterrole`, `create rolebinding`, `create clusterrolebinding`) send
 //! `application/vnd.kubernetes.protobuf`: the magic `k8s\0`, then a
 //! `runtime.Unknown` envelope whose `raw` field holds the object. The
 //! server stores JSON, so the kinds those commands send are decoded (with
@@ -10,6 +11,7 @@
 
 use base64::Engine;
 use k8s_pb::api::core::v1 as core;
+use k8s_pb::api::rbac::v1 as rbac;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
@@ -85,6 +87,29 @@ pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
             }
             obj
         }
+        ("rbac.authorization.k8s.io", "Role") => {
+            let role = rbac::Role::decode(raw.as_slice()).map_err(|err| bad(&err))?;
+            json!({
+                "metadata": object_meta(role.metadata.unwrap_or_default()),
+                "rules": role.rules.into_iter().map(policy_rule).collect::<Vec<_>>(),
+            })
+        }
+        ("rbac.authorization.k8s.io", "ClusterRole") => {
+            let role = rbac::ClusterRole::decode(raw.as_slice()).map_err(|err| bad(&err))?;
+            json!({
+                "metadata": object_meta(role.metadata.unwrap_or_default()),
+                "rules": role.rules.into_iter().map(policy_rule).collect::<Vec<_>>(),
+            })
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => {
+            let binding = rbac::RoleBinding::decode(raw.as_slice()).map_err(|err| bad(&err))?;
+            role_binding(binding.metadata, binding.role_ref, binding.subjects)
+        }
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            let binding =
+                rbac::ClusterRoleBinding::decode(raw.as_slice()).map_err(|err| bad(&err))?;
+            role_binding(binding.metadata, binding.role_ref, binding.subjects)
+        }
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{CONTENT_TYPE} (for {}; send application/json)",
@@ -95,6 +120,48 @@ pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
     object["apiVersion"] = def.api_version().into();
     object["kind"] = def.kind.clone().into();
     Ok(object)
+}
+
+fn policy_rule(rule: rbac::PolicyRule) -> Value {
+    let mut out = Map::new();
+    for (key, values) in [
+        ("verbs", rule.verbs),
+        ("apiGroups", rule.api_groups),
+        ("resources", rule.resources),
+        ("resourceNames", rule.resource_names),
+        ("nonResourceURLs", rule.non_resource_ur_ls),
+    ] {
+        if key == "verbs" || !values.is_empty() {
+            out.insert(key.to_string(), json!(values));
+        }
+    }
+    Value::Object(out)
+}
+
+fn role_binding(
+    metadata: Option<meta::ObjectMeta>,
+    role_ref: Option<rbac::RoleRef>,
+    subjects: Vec<rbac::Subject>,
+) -> Value {
+    let role_ref = role_ref.unwrap_or_default();
+    let subjects: Vec<Value> = subjects
+        .into_iter()
+        .map(|s| {
+            let mut subject = json!({"kind": s.kind, "name": s.name});
+            if let Some(group) = s.api_group.filter(|g| !g.is_empty()) {
+                subject["apiGroup"] = group.into();
+            }
+            if let Some(ns) = s.namespace.filter(|n| !n.is_empty()) {
+                subject["namespace"] = ns.into();
+            }
+            subject
+        })
+        .collect();
+    json!({
+        "metadata": object_meta(metadata.unwrap_or_default()),
+        "roleRef": {"apiGroup": role_ref.api_group, "kind": role_ref.kind, "name": role_ref.name},
+        "subjects": subjects,
+    })
 }
 
 fn bad(err: &prost::DecodeError) -> ApiError {
@@ -200,6 +267,58 @@ mod tests {
             obj,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hello", "labels": {"a": "b"}},
                    "data": {"k": "v"}, "binaryData": {"bin": "AAE="}})
+        );
+    }
+
+    #[test]
+    fn rbac_objects_decode_to_json() {
+        let binding = rbac::RoleBinding {
+            metadata: Some(meta::ObjectMeta {
+                name: Some("rb".into()),
+                ..Default::default()
+            }),
+            subjects: vec![rbac::Subject {
+                kind: Some("ServiceAccount".into()),
+                api_group: Some(String::new()),
+                name: Some("w".into()),
+                namespace: Some("team".into()),
+            }],
+            role_ref: Some(rbac::RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: Some("Role".into()),
+                name: Some("reader".into()),
+            }),
+        };
+        let snapshot = Registry::new().snapshot();
+        let def = snapshot
+            .get("rbac.authorization.k8s.io", "v1", "rolebindings")
+            .unwrap();
+        let obj = decode(&def, &envelope("RoleBinding", binding.encode_to_vec())).unwrap();
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "w", "namespace": "team"}]})
+        );
+        let role = rbac::ClusterRole {
+            metadata: Some(meta::ObjectMeta {
+                name: Some("metrics".into()),
+                ..Default::default()
+            }),
+            rules: vec![rbac::PolicyRule {
+                verbs: vec!["get".into()],
+                non_resource_ur_ls: vec!["/metrics".into()],
+                ..Default::default()
+            }],
+            aggregation_rule: None,
+        };
+        let def = snapshot
+            .get("rbac.authorization.k8s.io", "v1", "clusterroles")
+            .unwrap();
+        let obj = decode(&def, &envelope("ClusterRole", role.encode_to_vec())).unwrap();
+        assert_eq!(
+            obj["rules"],
+            json!([{"verbs": ["get"], "nonResourceURLs": ["/metrics"]}])
         );
     }
 
