@@ -73,7 +73,7 @@ h2load -D "$seconds" -c 1 -m 16 -H "Authorization: Bearer $token" \
   "$api/api/v1/namespaces/bench/pods/pod-10k" >"$work/h2load.txt"
 server_only=$(awk '/^finished in/ {print $4}' "$work/h2load.txt")
 echo "  h2load -c1 -m16:            ${server_only} req/s"
-"$kstress" run get --workers 64 --duration "${seconds}s" --kubeconfig "$work/kubeconfig" --yes \
+"$kstress" run get --workers 64 --resource pods --object-size 10KiB --duration "${seconds}s" --kubeconfig "$work/kubeconfig" --yes \
   --output "$work/get" >/dev/null
 summary "$work/get/results.json"
 python3 - "$work/get/results.json" "$server_only" <<'PY'

@@ -162,11 +162,11 @@ struct PodStressArgs {
     image: String,
 }
 
-/// What the churn-style drivers write.
+/// The objects a driver writes (or seeds, or reads).
 #[derive(Args, Debug)]
 struct ObjectArgs {
-    /// Resource to write: a plural (configmaps), NAME.GROUP or
-    /// GROUP/VERSION/NAME; custom resources included.
+    /// Resource: a plural (configmaps), NAME.GROUP or GROUP/VERSION/NAME;
+    /// custom resources included.
     #[arg(long, default_value = "configmaps")]
     resource: String,
 
@@ -240,13 +240,9 @@ enum Writer {
     None,
 }
 
+/// The writer running alongside a watch measurement.
 #[derive(Args, Debug)]
-struct WatchLatencyArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    /// Informers, each with its own work queue.
-    #[arg(long, default_value_t = 1)]
-    watchers: usize,
+struct WriterArgs {
     /// The writer driver running alongside.
     #[arg(long, value_enum, default_value = "churn")]
     driver: Writer,
@@ -259,6 +255,17 @@ struct WatchLatencyArgs {
 }
 
 #[derive(Args, Debug)]
+struct WatchLatencyArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Informers, each with its own work queue.
+    #[arg(long, default_value_t = 1)]
+    watchers: usize,
+    #[command(flatten)]
+    writer: WriterArgs,
+}
+
+#[derive(Args, Debug)]
 struct WatchLoopArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -268,15 +275,8 @@ struct WatchLoopArgs {
     /// Server-side time limit of each watch.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     watch_timeout: Duration,
-    /// The writer driver running alongside.
-    #[arg(long, value_enum, default_value = "churn")]
-    driver: Writer,
     #[command(flatten)]
-    objects: ObjectArgs,
-    #[command(flatten)]
-    churn: ChurnOptions,
-    #[command(flatten)]
-    thrash: ThrashOptions,
+    writer: WriterArgs,
 }
 
 #[derive(Args, Debug)]
@@ -290,19 +290,10 @@ struct ListArgs {
     #[arg(long, default_value_t = 500)]
     limit: u32,
     /// Objects created in the namespace before listing starts.
-    #[arg(long, default_value_t = 1000)]
-    objects: u64,
-    /// Resource to list (and seed): a plural, NAME.GROUP or
-    /// GROUP/VERSION/NAME.
-    #[arg(long, default_value = "configmaps")]
-    resource: String,
-    /// An object (YAML or JSON) to seed for resources without a built-in
-    /// shape.
-    #[arg(long)]
-    template: Option<String>,
-    /// Payload bytes per seeded object.
-    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
-    object_size: u64,
+    #[arg(long = "objects", default_value_t = 1000)]
+    seed_objects: u64,
+    #[command(flatten)]
+    objects: ObjectArgs,
 }
 
 #[derive(Args, Debug)]
@@ -312,17 +303,8 @@ struct GetArgs {
     /// Closed-loop workers.
     #[arg(long, default_value_t = 64)]
     workers: usize,
-    /// Resource of the object read: a plural, NAME.GROUP or
-    /// GROUP/VERSION/NAME.
-    #[arg(long, default_value = "pods")]
-    resource: String,
-    /// An object (YAML or JSON) to read, for resources without a built-in
-    /// shape.
-    #[arg(long)]
-    template: Option<String>,
-    /// Payload bytes of the object.
-    #[arg(long, default_value = "10KiB", value_parser = parse_size)]
-    object_size: u64,
+    #[command(flatten)]
+    objects: ObjectArgs,
 }
 
 /// Runs one scenario end to end.
@@ -354,8 +336,8 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
         Scenario::Thrash(args) => positive(args.thrash.workers as u64, "--workers")?,
         Scenario::WatchLatency(args) => {
             positive(args.watchers as u64, "--watchers")?;
-            check_writer(args.driver, &args.churn, &args.thrash)?;
-            if args.driver == Writer::None {
+            check_writer(&args.writer)?;
+            if args.writer.driver == Writer::None {
                 bail!("watch-latency needs a writer: --driver churn or --driver thrash");
             }
         }
@@ -364,7 +346,7 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
             if args.watch_timeout < Duration::from_secs(1) {
                 bail!("--watch-timeout must be at least 1s");
             }
-            check_writer(args.driver, &args.churn, &args.thrash)?;
+            check_writer(&args.writer)?;
         }
         Scenario::List(args) => positive(args.clients as u64, "--clients")?,
         Scenario::Get(args) => positive(args.workers as u64, "--workers")?,
@@ -375,14 +357,10 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_writer(
-    writer: Writer,
-    churn: &ChurnOptions,
-    thrash: &ThrashOptions,
-) -> anyhow::Result<()> {
-    match writer {
-        Writer::Churn => check_churn(churn),
-        Writer::Thrash if thrash.workers == 0 => bail!("--workers must be positive"),
+fn check_writer(writer: &WriterArgs) -> anyhow::Result<()> {
+    match writer.driver {
+        Writer::Churn => check_churn(&writer.churn),
+        Writer::Thrash if writer.thrash.workers == 0 => bail!("--workers must be positive"),
         Writer::Thrash | Writer::None => Ok(()),
     }
 }
@@ -409,33 +387,21 @@ async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
         Scenario::PodStress(_) => None,
         Scenario::Churn(ChurnArgs { objects, .. })
         | Scenario::Thrash(ThrashArgs { objects, .. })
-        | Scenario::WatchLatency(WatchLatencyArgs { objects, .. })
-        | Scenario::WatchLoop(WatchLoopArgs { objects, .. }) => {
+        | Scenario::List(ListArgs { objects, .. })
+        | Scenario::Get(GetArgs { objects, .. })
+        | Scenario::WatchLatency(WatchLatencyArgs {
+            writer: WriterArgs { objects, .. },
+            ..
+        })
+        | Scenario::WatchLoop(WatchLoopArgs {
+            writer: WriterArgs { objects, .. },
+            ..
+        }) => {
             let resource = resource::resolve(&client, &objects.resource).await?;
             let template = Template::new(
                 &resource,
                 &payload(usize::try_from(objects.object_size)?),
                 objects.template.as_deref(),
-            )?;
-            Some((resource, template))
-        }
-        Scenario::List(ListArgs {
-            resource,
-            template,
-            object_size,
-            ..
-        })
-        | Scenario::Get(GetArgs {
-            resource,
-            template,
-            object_size,
-            ..
-        }) => {
-            let resource = resource::resolve(&client, resource).await?;
-            let template = Template::new(
-                &resource,
-                &payload(usize::try_from(*object_size)?),
-                template.as_deref(),
             )?;
             Some((resource, template))
         }
@@ -515,12 +481,12 @@ fn classes(scenario: &Scenario) -> Vec<Class> {
         Scenario::Thrash(_) => Thrash::classes(),
         Scenario::WatchLatency(args) => {
             let mut classes = WatchLatency::classes();
-            classes.extend(writer(args.driver));
+            classes.extend(writer(args.writer.driver));
             classes
         }
         Scenario::WatchLoop(args) => {
             let mut classes = WatchLoop::classes();
-            classes.extend(writer(args.driver));
+            classes.extend(writer(args.writer.driver));
             classes
         }
         Scenario::List(_) => Lists::classes(),
@@ -655,10 +621,7 @@ async fn execute(
             .start(ctx, resource)
             .await?;
             let written = write(
-                args.driver,
-                &args.churn,
-                &args.thrash,
-                &args.objects,
+                &args.writer,
                 ctx,
                 resource,
                 template,
@@ -677,17 +640,7 @@ async fn execute(
                 watch_timeout: args.watch_timeout,
             }
             .start(ctx, resource)?;
-            let written = write(
-                args.driver,
-                &args.churn,
-                &args.thrash,
-                &args.objects,
-                ctx,
-                resource,
-                template,
-                None,
-            )
-            .await;
+            let written = write(&args.writer, ctx, resource, template, None).await;
             let seen = watchers.finish().await;
             let mut output = written?;
             output.extra.insert("watch_loop".to_owned(), seen);
@@ -698,8 +651,8 @@ async fn execute(
             Lists {
                 clients: args.clients,
                 limit: args.limit,
-                seed_objects: args.objects,
-                object_size: usize::try_from(args.object_size)?,
+                seed_objects: args.seed_objects,
+                object_size: usize::try_from(args.objects.object_size)?,
             }
             .run(ctx, resource, template)
             .await?
@@ -716,25 +669,21 @@ async fn execute(
     Ok(output)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write(
-    writer: Writer,
-    churn_options: &ChurnOptions,
-    thrash_options: &ThrashOptions,
-    objects: &ObjectArgs,
+    writer: &WriterArgs,
     ctx: &Context,
     resource: &Resource,
     template: &Template,
     deletes: Option<DeleteLog>,
 ) -> anyhow::Result<Output> {
-    let output = match writer {
+    let output = match writer.driver {
         Writer::Churn => {
-            churn(churn_options, objects)?
+            churn(&writer.churn, &writer.objects)?
                 .run(ctx, resource, template, deletes)
                 .await?
         }
         Writer::Thrash => {
-            thrash(thrash_options, objects)?
+            thrash(&writer.thrash, &writer.objects)?
                 .run(ctx, resource, template, deletes)
                 .await?
         }
@@ -805,27 +754,27 @@ fn config(scenario: &Scenario) -> Value {
         }),
         Scenario::WatchLatency(args) => json!({
             "watchers": args.watchers,
-            "driver": format!("{:?}", args.driver).to_lowercase(),
-            "resource": args.objects.resource,
-            "rate": args.churn.rate,
-            "workers": args.thrash.workers,
+            "driver": format!("{:?}", args.writer.driver).to_lowercase(),
+            "resource": args.writer.objects.resource,
+            "rate": args.writer.churn.rate,
+            "workers": args.writer.thrash.workers,
         }),
         Scenario::WatchLoop(args) => json!({
             "clients": args.clients,
             "watch_timeout_s": args.watch_timeout.as_secs_f64(),
-            "driver": format!("{:?}", args.driver).to_lowercase(),
-            "resource": args.objects.resource,
+            "driver": format!("{:?}", args.writer.driver).to_lowercase(),
+            "resource": args.writer.objects.resource,
         }),
         Scenario::List(args) => json!({
             "clients": args.clients,
             "limit": args.limit,
-            "objects": args.objects,
-            "resource": args.resource,
+            "objects": args.seed_objects,
+            "resource": args.objects.resource,
         }),
         Scenario::Get(args) => json!({
             "workers": args.workers,
-            "resource": args.resource,
-            "object_size": args.object_size,
+            "resource": args.objects.resource,
+            "object_size": args.objects.object_size,
         }),
     };
     if let Value::Object(map) = &mut config {
