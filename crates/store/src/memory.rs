@@ -4,10 +4,10 @@
 //! One `parking_lot` read-write lock guards the whole state. Reads take it
 //! shared and copy out only the key and a reference-counted value, so `get` is
 //! cheap enough for the API server's hot path; writes take it exclusively for
-//! an `O(log n)` map update plus one non-blocking send per interested watcher.
-//! Feeding watchers inside the write's critical section is what makes a watch
-//! exact: a watch registers and replays under the same lock, so it can neither
-//! miss nor repeat a change.
+//! an `O(log n)` map update plus one non-blocking send per interested watcher
+//! of the [`Hub`]. Feeding watchers inside the write's critical section is
+//! what makes a watch exact: a watch replays and registers while it holds
+//! the lock shared, so it can neither miss nor repeat a change.
 //!
 //! History is kept until compaction, like etcd's. Because memory is not
 //! disk, the backend also compacts by itself once the log holds more than
@@ -17,22 +17,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
-use std::pin::Pin;
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::Stream;
-use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
+use parking_lot::RwLock;
 
+use crate::hub::{Hub, SharedHub};
 use crate::{
     Event, EventKind, KeyValue, ListRequest, ListResponse, Result, Revision, Store, StoreError,
-    WatchBatch, WatchStream,
+    WatchStream,
 };
 
 /// Tuning of a [`MemoryStore`].
@@ -69,18 +64,9 @@ pub struct MemoryStore {
 
 struct Inner {
     state: RwLock<State>,
-    options: MemoryStoreOptions,
-    /// The progress notifier, spawned by the first watch on the runtime that
-    /// made it (and again if that runtime has gone away since).
-    progress: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(task) = self.progress.get_mut().take() {
-            task.abort();
-        }
-    }
+    /// The live watchers. Its lock is taken inside the state's lock, never
+    /// the other way round.
+    hub: SharedHub,
 }
 
 /// One write of one key, as kept in its history.
@@ -111,28 +97,6 @@ fn visible_at(versions: &[Version], revision: Revision) -> Option<&Version> {
         .filter(|v| v.value.is_some())
 }
 
-struct Watcher {
-    id: u64,
-    prefix: String,
-    /// Changes at or before this revision were not asked for; it is ahead of
-    /// the store only for a watch from a revision not yet written.
-    after: Revision,
-    tx: mpsc::Sender<Result<WatchBatch>>,
-}
-
-impl Watcher {
-    /// Queues a batch without waiting. Returns false when the watcher must be
-    /// dropped: its stream is gone, or it fell behind, in which case the slot
-    /// the channel keeps in reserve carries the overflow error.
-    fn send(&self, batch: WatchBatch) -> bool {
-        if self.tx.capacity() <= 1 {
-            let _ = self.tx.try_send(Err(StoreError::WatcherOverflow));
-            return false;
-        }
-        self.tx.try_send(Ok(batch)).is_ok()
-    }
-}
-
 struct State {
     revision: Revision,
     compacted: Revision,
@@ -140,8 +104,6 @@ struct State {
     /// One event per revision from the compaction point on, oldest first.
     log: VecDeque<Event>,
     history_limit: usize,
-    watchers: Vec<Watcher>,
-    next_watcher: u64,
 }
 
 impl State {
@@ -152,8 +114,6 @@ impl State {
             keys: BTreeMap::new(),
             log: VecDeque::new(),
             history_limit: history_limit.max(1),
-            watchers: Vec::new(),
-            next_watcher: 0,
         }
     }
 
@@ -256,8 +216,8 @@ impl State {
     }
 
     /// Records a checked write: bumps the revision, appends the key's new
-    /// version and the event, and feeds the watchers. For a delete, `value`
-    /// is the key's last value, which the event and the result carry.
+    /// version and the event. For a delete, `value` is the key's last value,
+    /// which the event and the result carry.
     fn commit(
         &mut self,
         kind: EventKind,
@@ -290,86 +250,27 @@ impl State {
             kv: kv.clone(),
             prev,
         };
-        self.notify(&event);
         self.log.push_back(event);
         self.trim_history();
         kv
     }
 
-    fn notify(&mut self, event: &Event) {
-        let revision = event.revision();
-        self.watchers.retain(|w| {
-            if revision <= w.after || !event.kv.key.starts_with(&w.prefix) {
-                return !w.tx.is_closed();
-            }
-            w.send(WatchBatch {
-                events: vec![event.clone()],
-                revision,
-            })
-        });
-    }
-
-    /// Tells every watcher how far the store has got. Sent under the same
-    /// lock as events, so the mark never overtakes a change it covers.
-    fn progress(&mut self) {
-        let revision = self.revision;
-        self.watchers.retain(|w| {
-            w.send(WatchBatch {
-                events: Vec::new(),
-                revision,
-            })
-        });
-    }
-
-    /// Registers a watcher after replaying the logged changes it asked for;
-    /// both happen under the caller's exclusive lock, so the replay and the
-    /// live events meet without a gap or an overlap.
-    fn register(
-        &mut self,
-        prefix: &str,
-        after: Revision,
-        tx: mpsc::Sender<Result<WatchBatch>>,
-    ) -> Result<u64> {
-        let after = if after == 0 { self.revision } else { after };
+    /// The logged changes under `prefix` after `after`, for a watch that
+    /// starts there; `Compacted` when compaction dropped some of them.
+    fn replay(&self, prefix: &str, after: Revision) -> Result<Vec<Event>> {
         if after < self.compacted - 1 {
             return Err(StoreError::Compacted {
                 requested: after,
                 compacted: self.compacted,
             });
         }
-        self.next_watcher += 1;
-        let watcher = Watcher {
-            id: self.next_watcher,
-            prefix: prefix.to_owned(),
-            after,
-            tx,
-        };
         let from = self.log.partition_point(|e| e.revision() <= after);
-        let replay: Vec<Event> = self
+        Ok(self
             .log
             .range(from..)
             .filter(|e| e.kv.key.starts_with(prefix))
             .cloned()
-            .collect();
-        // A watch from the past first gets one batch with everything
-        // replayed (maybe nothing under its prefix) up to now, so the watcher
-        // learns at once that it has caught up. A fresh channel has room, so
-        // the batch is always queued.
-        if after >= self.revision
-            || watcher.send(WatchBatch {
-                events: replay,
-                revision: self.revision,
-            })
-        {
-            self.watchers.push(watcher);
-        }
-        Ok(self.next_watcher)
-    }
-
-    fn unregister(&mut self, id: u64) {
-        if let Some(i) = self.watchers.iter().position(|w| w.id == id) {
-            self.watchers.swap_remove(i);
-        }
+            .collect())
     }
 
     /// Compacts once the log is a quarter over the limit, so the cost of
@@ -414,8 +315,7 @@ impl MemoryStore {
         MemoryStore {
             inner: Arc::new(Inner {
                 state: RwLock::new(State::new(options.history_limit)),
-                options,
-                progress: Mutex::new(None),
+                hub: SharedHub::new(Hub::new(0, options.watch_buffer), options.progress_interval),
             }),
         }
     }
@@ -423,64 +323,17 @@ impl MemoryStore {
     /// The number of open watches: for metrics, and to check that abandoned
     /// watch streams are released.
     pub fn watch_count(&self) -> usize {
-        self.inner.state.read().watchers.len()
+        self.inner.hub.lock().len()
     }
 
-    /// Starts the progress notifier unless it is running. It is started
-    /// lazily because a store may be built outside a runtime, and restarted
-    /// because the runtime of the first watch may have ended since.
-    fn ensure_progress(&self) -> Result<()> {
-        let mut task = self.inner.progress.lock();
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return Ok(());
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            StoreError::Internal("a memory store watch needs a tokio runtime".into())
-        })?;
-        let interval = self
-            .inner
-            .options
-            .progress_interval
-            .max(Duration::from_millis(1));
-        *task = Some(runtime.spawn(notify_progress(Arc::downgrade(&self.inner), interval)));
-        Ok(())
-    }
-}
-
-/// Sends progress notifications until the store is dropped. It holds the
-/// store only weakly, so that it never keeps the store alive.
-async fn notify_progress(store: Weak<Inner>, interval: Duration) {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(inner) = store.upgrade() else {
-            return;
-        };
-        inner.state.write().progress();
-    }
-}
-
-/// The receiving end of a watch; dropping it unregisters the watcher at once.
-struct WatchReceiver {
-    rx: mpsc::Receiver<Result<WatchBatch>>,
-    store: Weak<Inner>,
-    id: u64,
-}
-
-impl Stream for WatchReceiver {
-    type Item = Result<WatchBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for WatchReceiver {
-    fn drop(&mut self) {
-        if let Some(inner) = self.store.upgrade() {
-            inner.state.write().unregister(self.id);
-        }
+    /// Applies a checked write and feeds its event to the watchers while
+    /// the state is still locked, so that they see writes in revision order.
+    fn write(&self, apply: impl FnOnce(&mut State) -> Result<KeyValue>) -> Result<KeyValue> {
+        let mut state = self.inner.state.write();
+        let kv = apply(&mut state)?;
+        let event = state.log.back().expect("the history keeps the last write");
+        self.inner.hub.lock().notify(event);
+        Ok(kv)
     }
 }
 
@@ -495,27 +348,26 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
-        self.inner.state.write().create(key, value)
+        self.write(|state| state.create(key, value))
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
-        self.inner.state.write().update(key, value, expected)
+        self.write(|state| state.update(key, value, expected))
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
-        self.inner.state.write().delete(key, expected)
+        self.write(|state| state.delete(key, expected))
     }
 
+    /// Replays and registers under the state's lock, which every write
+    /// holds while it notifies the hub.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        self.ensure_progress()?;
-        // One slot more than the buffer, kept for the overflow error.
-        let (tx, rx) = mpsc::channel(self.inner.options.watch_buffer.max(1) + 1);
-        let id = self.inner.state.write().register(prefix, after, tx)?;
-        Ok(Box::pin(WatchReceiver {
-            rx,
-            store: Arc::downgrade(&self.inner),
-            id,
-        }))
+        self.inner.hub.ensure_progress()?;
+        let state = self.inner.state.read();
+        let after = if after == 0 { state.revision } else { after };
+        let replay = state.replay(prefix, after)?;
+        let mut hub = self.inner.hub.lock();
+        Ok(self.inner.hub.register(&mut hub, prefix, after, replay))
     }
 
     async fn current_revision(&self) -> Result<Revision> {
@@ -539,7 +391,7 @@ impl Store for MemoryStore {
     }
 
     fn progress_interval(&self) -> Duration {
-        self.inner.options.progress_interval
+        self.inner.hub.progress_interval()
     }
 }
 

@@ -21,6 +21,7 @@
 //! the rule that broke. Cases only assume an empty store: revisions are
 //! compared relative to the ones the writes return, never to fixed numbers.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -766,4 +767,34 @@ pub async fn compaction_bounds<S: Store + ?Sized>(s: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(listed.kvs, [x2]);
+}
+
+/// Writes `writes` versions of the key `/h/x` into an empty store that
+/// compacts by itself, and checks that it did: the compaction point lies in
+/// `compacted`, a watch from the first revision fails with `Compacted`, and
+/// the last value is still read. Returns the compaction point.
+///
+/// Not a conformance case: only the memory and disk backends compact by
+/// themselves, each after its own history limit.
+pub async fn self_compaction<S: Store + ?Sized>(
+    s: &S,
+    writes: usize,
+    compacted: RangeInclusive<Revision>,
+) -> Revision {
+    let mut kv = s.create("/h/x", b("0")).await.unwrap();
+    for i in 1..writes {
+        kv = s
+            .update("/h/x", b(&i.to_string()), kv.mod_revision)
+            .await
+            .unwrap();
+    }
+    let at = s.compacted_revision().await.unwrap();
+    assert!(
+        compacted.contains(&at),
+        "{writes} writes compacted the store at {at}, expected within {compacted:?}"
+    );
+    let err = s.watch("/h/", 1).await.err().expect("old history is gone");
+    assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
+    assert_eq!(s.get("/h/x").await.unwrap().unwrap().value, kv.value);
+    at
 }

@@ -92,25 +92,7 @@ async fn history_is_bounded_by_self_compaction() {
         },
     )
     .unwrap();
-    let mut kv = store.create("/h/x", v("0")).await.unwrap();
-    for i in 1..200 {
-        kv = store
-            .update("/h/x", v(&i.to_string()), kv.mod_revision)
-            .await
-            .unwrap();
-    }
-    let compacted = store.compacted_revision().await.unwrap();
-    assert!(
-        (150..=161).contains(&compacted),
-        "the store kept about 40 writes (compacted at {compacted})"
-    );
-    let err = store
-        .watch("/h/", 1)
-        .await
-        .err()
-        .expect("old history is gone");
-    assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
-    assert_eq!(store.get("/h/x").await.unwrap().unwrap().value, v("199"));
+    store::testsuite::self_compaction(&store, 200, 150..=161).await;
 }
 
 #[test]
