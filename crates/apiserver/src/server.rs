@@ -48,6 +48,9 @@ pub struct Limits {
     pub max_mutating_inflight: usize,
     /// Largest request body accepted (upstream: 3 MiB).
     pub max_body_bytes: usize,
+    /// The longest a non-watch request may take, reading its body included
+    /// (upstream --request-timeout: 1 minute); it is then answered 504.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
             max_readonly_inflight: 400,
             max_mutating_inflight: 200,
             max_body_bytes: 3 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -513,7 +517,18 @@ async fn resource_request(
         g.inc();
         g.clone()
     });
-    let result = execute(shared, def, req, path, q, verb).await;
+    let request = execute(shared, def, req, path, q, verb);
+    let result = if verb == "WATCH" {
+        request.await
+    } else {
+        tokio::time::timeout(shared.limits.request_timeout, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::timeout(
+                    "Timeout: request did not complete within requested timeout - context deadline exceeded",
+                ))
+            })
+    };
     if let Some(g) = gauge {
         g.dec();
     }

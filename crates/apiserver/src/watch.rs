@@ -24,6 +24,10 @@ pub struct WatchSettings {
     pub bookmark_interval: Duration,
     /// The longest a watch stays open when the client gives no timeout.
     pub max_timeout: Duration,
+    /// How long a watch waits for its client to accept the next event
+    /// before it is closed: a client that stops reading must not hold the
+    /// watch (and what it buffers) open.
+    pub stall_timeout: Duration,
 }
 
 impl Default for WatchSettings {
@@ -31,6 +35,7 @@ impl Default for WatchSettings {
         WatchSettings {
             bookmark_interval: Duration::from_secs(60),
             max_timeout: Duration::from_secs(1800),
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -159,6 +164,7 @@ pub async fn start(
                 opts,
                 as_table,
                 tx,
+                stall_timeout: settings.stall_timeout,
                 sent_headers: false,
                 last_revision: cache_watch.start_revision,
             };
@@ -184,6 +190,7 @@ struct Writer {
     opts: ListOptions,
     as_table: bool,
     tx: mpsc::Sender<Bytes>,
+    stall_timeout: Duration,
     sent_headers: bool,
     last_revision: i64,
 }
@@ -279,7 +286,17 @@ impl Writer {
         } else {
             crate::convert::render(&self.def, object)
         };
-        self.tx.send(frame(kind, &body)).await.is_ok()
+        self.send(frame(kind, &body)).await
+    }
+
+    /// Queues a frame for the client; `false` ends the watch: the client
+    /// went away, or has not made room for a frame within the stall
+    /// timeout.
+    async fn send(&self, frame: Bytes) -> bool {
+        matches!(
+            tokio::time::timeout(self.stall_timeout, self.tx.send(frame)).await,
+            Ok(Ok(()))
+        )
     }
 
     async fn send_bookmark(&mut self, initial_events_end: bool) -> bool {
@@ -295,10 +312,8 @@ impl Writer {
             "apiVersion": self.def.api_version(),
             "metadata": metadata,
         });
-        self.tx
-            .send(frame("BOOKMARK", &Bytes::from(object.to_string())))
+        self.send(frame("BOOKMARK", &Bytes::from(object.to_string())))
             .await
-            .is_ok()
     }
 }
 
