@@ -5,14 +5,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apiserver::{Server, ServerConfig};
+use apiserver::Server;
 use conformance::{OnResult, Options, Regex, SCENARIO_LABEL, ScenarioResult, Status, Timeouts};
 use controllers::{ControllerOptions, Controllers};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ListParams};
 use node::{NodeAgent, NodeConfig, RuntimeKind};
-use store::{MemoryStore, MemoryStoreOptions};
 
 /// Bound on every wait of a scenario; with the node's short back-offs the
 /// slowest scenario needs a few seconds.
@@ -28,15 +27,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let store = Arc::new(MemoryStore::new(MemoryStoreOptions::default()));
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..ServerConfig::default()
-        };
-        let server = Server::start(store, config)
-            .await
-            .expect("the API server starts");
-        let client = client_for(&server.kubeconfig()).await;
+        let (server, client) = testkit::start_memory_server().await;
         let controllers = Controllers::start(client.clone(), ControllerOptions::default())
             .await
             .expect("the controllers start");
@@ -66,15 +57,6 @@ impl Cluster {
         self.controllers.shutdown().await;
         self.server.shutdown().await;
     }
-}
-
-async fn client_for(kubeconfig: &str) -> Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig is complete");
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
 }
 
 fn options(timeout: Duration) -> Options {

@@ -5,11 +5,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
 
-use apiserver::{Server, ServerConfig};
+use apiserver::Server;
 use controllers::{ControllerOptions, Controllers};
 use k8s_openapi::api::core::v1::{
     Container, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, ResourceRequirements,
@@ -18,10 +15,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use store::{MemoryStore, MemoryStoreOptions};
-
-/// Generous bound for anything a test waits for on a busy machine.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use testkit::wait_until;
 
 /// An embedded API server with the controllers running against it.
 pub struct Cluster {
@@ -58,17 +52,7 @@ impl Cluster {
     }
 
     pub async fn server_only() -> Cluster {
-        let store = Arc::new(MemoryStore::new(MemoryStoreOptions::default()));
-        let server = Server::start(
-            store,
-            ServerConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ..ServerConfig::default()
-            },
-        )
-        .await
-        .expect("the API server starts");
-        let client = client_for(&server.kubeconfig()).await;
+        let (server, client) = testkit::start_memory_server().await;
         Cluster {
             server,
             client,
@@ -95,17 +79,6 @@ impl Cluster {
             .await
             .expect("node created")
     }
-}
-
-pub async fn client_for(kubeconfig: &str) -> Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig is complete");
-    // Tests look at each answer of the server, so kube-rs must not retry
-    // 429, 503 and 504 on its own.
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
 }
 
 /// A Ready node with the given allocatable CPU, memory and pod count.
@@ -167,26 +140,6 @@ pub fn pod(name: &str, cpu: &str, memory: &str) -> Pod {
             ..PodSpec::default()
         }),
         status: None,
-    }
-}
-
-/// Retries `check` until it returns `Some`, failing after [`WAIT`] with
-/// `what` in the message.
-pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -6,19 +6,15 @@
 
 pub mod timeline;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use apiserver::{Server, ServerConfig};
+use apiserver::Server;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use node::images::ImageManagerConfig;
 use node::{NodeAgent, NodeConfig, RuntimeKind};
-use store::{MemoryStore, MemoryStoreOptions};
-
-/// Generous bound for anything a test waits for on a busy machine.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use testkit::WAIT;
 
 pub const NODE: &str = "node-1";
 
@@ -51,17 +47,7 @@ impl Cluster {
     }
 
     pub async fn with(runtime: RuntimeKind, adjust: impl FnOnce(&mut NodeConfig)) -> Cluster {
-        let store = Arc::new(MemoryStore::new(MemoryStoreOptions::default()));
-        let server = Server::start(
-            store,
-            ServerConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ..ServerConfig::default()
-            },
-        )
-        .await
-        .expect("the API server starts");
-        let client = client_for(&server.kubeconfig()).await;
+        let (server, client) = testkit::start_memory_server().await;
         let data = tempfile::tempdir().expect("temporary directory");
         let mut config = test_config(runtime, data.path());
         adjust(&mut config);
@@ -118,15 +104,6 @@ impl Cluster {
         self.agent.shutdown().await;
         self.server.shutdown().await;
     }
-}
-
-pub async fn client_for(kubeconfig: &str) -> Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig is complete");
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
 }
 
 pub fn phase(pod: &Pod) -> &str {
