@@ -129,20 +129,15 @@ fn resource_route(
     }))
 }
 
-/// Splits `/a/b/c` into percent-decoded segments; an empty segment (`//`)
-/// or invalid UTF-8 names nothing.
+/// Splits `/a/b/c` into segments of the percent-decoded path. As upstream
+/// routes the decoded path, an encoded slash (`%2F`) separates segments like
+/// a plain one, so no name can carry a `/` into a storage key. An empty
+/// segment (`//`) or invalid UTF-8 names nothing.
 fn decode_segments(path: &str) -> Option<Vec<String>> {
-    let path = path.strip_prefix('/')?;
+    let decoded = percent_decode_str(path).decode_utf8().ok()?;
+    let path = decoded.strip_prefix('/')?;
     path.split('/')
-        .map(|s| {
-            if s.is_empty() {
-                return None;
-            }
-            percent_decode_str(s)
-                .decode_utf8()
-                .ok()
-                .map(|c| c.into_owned())
-        })
+        .map(|s| (!s.is_empty()).then(|| s.to_string()))
         .collect()
 }
 
@@ -211,6 +206,9 @@ mod tests {
         assert_eq!(r.resource, "configmaps");
         let r = res("/api/v1/namespaces/x/configmaps/a%2Eb");
         assert_eq!(r.name.as_deref(), Some("a.b"));
+        let r = res("/api/v1/namespaces/x/configmaps/a%2Fstatus");
+        assert_eq!(r.name.as_deref(), Some("a"));
+        assert_eq!(r.subresource.as_deref(), Some("status"));
     }
 
     #[test]
@@ -222,6 +220,7 @@ mod tests {
             "/api/v1/namespaces/x/pods/a/b/c",
             "/apis/apps/v1/a/b/c/d",
             "/api/v1/pods/%FF",
+            "/api/v1/pods/a%2F",
         ] {
             assert_eq!(route(path), None, "{path}");
         }
