@@ -105,7 +105,7 @@ pub enum ServerError {
     Crds(ApiError),
     #[error("cannot create the system namespaces: {0}")]
     Bootstrap(ApiError),
-    #[error("cannot create the default RBAC roles: {0}")]
+    #[error("cannot set up the RBAC roles and bindings: {0}")]
     RbacBootstrap(ApiError),
 }
 
@@ -161,6 +161,12 @@ impl Server {
         rbac::bootstrap(&api)
             .await
             .map_err(ServerError::RbacBootstrap)?;
+        if config.authorization == AuthorizationMode::Rbac {
+            authorizer
+                .sync(&api)
+                .await
+                .map_err(ServerError::RbacBootstrap)?;
+        }
         let shared = Arc::new(server::Shared::new(
             api.clone(),
             authenticator,

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::authn::{AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP, UserInfo};
 use crate::error::{ApiError, Subject};
-use crate::watchcache::{CacheWatch, Delivery, WatchStart};
+use crate::watchcache::{CacheWatch, Delivery, WatchCache, WatchStart};
 
 /// The API group of the RBAC resources.
 pub const GROUP: &str = "rbac.authorization.k8s.io";
@@ -136,6 +136,18 @@ impl Authorizer {
         })
     }
 
+    /// Builds the index from the RBAC objects stored now, so that the
+    /// first requests after start are decided on them.
+    pub async fn sync(&self, api: &Api) -> Result<(), ApiError> {
+        let revision = api.store.current_revision().await?;
+        let caches = rbac_caches(api);
+        for (_, cache, _) in &caches {
+            cache.wait_for(revision, SYNC_WAIT).await?;
+        }
+        self.rebuild(&caches);
+        Ok(())
+    }
+
     /// Keeps the RBAC index current until the API is dropped: rebuilds it
     /// from the watch caches of the four RBAC resources on every change.
     pub async fn keep_current(self: Arc<Self>, api: std::sync::Weak<Api>) {
@@ -143,16 +155,11 @@ impl Authorizer {
             let Some(strong) = api.upgrade() else {
                 return;
             };
-            let snapshot = strong.registry.snapshot();
-            let caches: Vec<_> = Kind::ALL
-                .iter()
-                .filter_map(|kind| snapshot.get(GROUP, "v1", kind.plural()))
-                .map(|def| (strong.cache(&def), def.storage_prefix.clone()))
-                .collect();
+            let caches = rbac_caches(&strong);
             drop(strong);
             let mut watches = Vec::new();
-            for (cache, prefix) in &caches {
-                if cache.wait_for(0, Duration::from_secs(5)).await.is_err() {
+            for (_, cache, prefix) in &caches {
+                if cache.wait_for(0, SYNC_WAIT).await.is_err() {
                     break;
                 }
                 if let Ok(watch) = cache.watch(prefix, None, WatchStart::Current) {
@@ -162,30 +169,44 @@ impl Authorizer {
             if watches.len() != caches.len() {
                 continue;
             }
-            let mut index = Index::default();
-            for ((cache, prefix), kind) in caches.iter().zip(Kind::ALL) {
-                for object in cache.list(prefix).0 {
-                    index.add(kind, &object.value);
-                }
-            }
-            *self.index.write() = Arc::new(index);
-            if !next_change(&mut watches).await {
-                continue;
+            self.rebuild(&caches);
+            next_change(&mut watches).await;
+        }
+    }
+
+    fn rebuild(&self, caches: &[(Kind, Arc<WatchCache>, String)]) {
+        let mut index = Index::default();
+        for (kind, cache, prefix) in caches {
+            for object in cache.list(prefix).0 {
+                index.add(*kind, &object.value);
             }
         }
+        *self.index.write() = Arc::new(index);
     }
 }
 
-/// Waits for a change of any watched RBAC object; `false` when a watch
-/// closed (the cache was reset) and the watches must be set up again.
-async fn next_change(watches: &mut [CacheWatch]) -> bool {
+/// How long the index waits for a watch cache to catch up.
+const SYNC_WAIT: Duration = Duration::from_secs(10);
+
+/// The watch caches of the RBAC resources, with their kinds and prefixes.
+fn rbac_caches(api: &Api) -> Vec<(Kind, Arc<WatchCache>, String)> {
+    let snapshot = api.registry.snapshot();
+    Kind::ALL
+        .into_iter()
+        .filter_map(|kind| Some((kind, snapshot.get(GROUP, "v1", kind.plural())?)))
+        .map(|(kind, def)| (kind, api.cache(&def), def.storage_prefix.clone()))
+        .collect()
+}
+
+/// Returns when a watched RBAC object changed or a watch closed (its cache
+/// was reset); either way the index is rebuilt from fresh watches.
+async fn next_change(watches: &mut [CacheWatch]) {
     loop {
         let receives = watches.iter_mut().map(|w| Box::pin(w.live.recv()));
         let (delivery, _, _) = futures::future::select_all(receives).await;
         match delivery {
-            Some(Delivery::Event(_)) => return true,
             Some(Delivery::Progress(_)) => {}
-            None => return false,
+            Some(Delivery::Event(_)) | None => return,
         }
     }
 }
