@@ -551,9 +551,14 @@ fn authorize_resource(
         None => "",
     };
     let verb = match verb {
+        "GET" => "get",
+        "LIST" => "list",
+        "WATCH" => "watch",
         "POST" => "create",
         "PUT" => "update",
-        other => &other.to_ascii_lowercase(),
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => "deletecollection",
     };
     shared.authorizer.authorize(
         user,
