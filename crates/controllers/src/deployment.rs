@@ -21,7 +21,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch as signal;
 
-use crate::util::{is_conflict, is_not_found};
+use crate::util::{is_conflict, patch_status};
 use crate::workload::{controller_of, drain, owner_reference};
 
 /// The label that tells the ReplicaSets of one Deployment apart.
@@ -159,19 +159,7 @@ async fn reconcile(deploy: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action,
     all.push(new_rs.clone());
     let status = status_of(&deploy, &all, &new_rs, replicas - max_unavailable);
     if deploy.status.as_ref() != Some(&status) {
-        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-        match deployments
-            .patch_status(
-                &deploy.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(err),
-        }
+        patch_status(&ctx.client, deploy.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
 }

@@ -11,54 +11,33 @@ use futures::channel::mpsc;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 use tokio::sync::watch as signal;
 
-use crate::util::is_not_found;
+use crate::util::patch_status;
 use crate::workload::{
-    Expectations, PodIndex, cache_state, drain, owner_reference, pod_from_template, pod_is_active,
-    ready_since, slow_start,
+    OwnerContext, PodIndex, cache_state, owner_reference, pod_from_template, pod_is_active,
+    ready_since, run_owner_controller,
 };
 
 /// The annotation and label that carry an Indexed Job pod's index.
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 const LEGACY_JOB_NAME_LABEL: &str = "job-name";
-const ERROR_REQUEUE: Duration = Duration::from_secs(2);
-
-struct Context {
-    client: Client,
-    pods: PodIndex,
-    expectations: Expectations,
-}
 
 /// Runs the controller until `shutdown` turns true.
 pub async fn run(
     client: Client,
     pods: PodIndex,
     triggers: mpsc::UnboundedReceiver<ObjectRef<Job>>,
-    mut shutdown: signal::Receiver<bool>,
+    shutdown: signal::Receiver<bool>,
 ) {
-    let context = Arc::new(Context {
-        client: client.clone(),
-        pods,
-        expectations: Expectations::default(),
-    });
-    let results = Controller::new(Api::<Job>::all(client), watcher::Config::default())
-        .reconcile_on(triggers)
-        .graceful_shutdown_on(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .run(reconcile, |_, _, _| Action::requeue(ERROR_REQUEUE), context);
-    drain(results).await;
+    run_owner_controller(client, pods, triggers, shutdown, reconcile).await;
 }
 
-async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+async fn reconcile(job: Arc<Job>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
     if job.metadata.deletion_timestamp.is_some() || finished(&job) {
         return Ok(Action::await_change());
     }
@@ -149,7 +128,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, kube::Err
     let result;
     let mut requeue = None;
     if let Some((type_, reason, message)) = outcome {
-        result = delete_pods(&api, &ctx, &uid, &active).await;
+        result = ctx.delete_pods(&api, &uid, &active).await;
         if type_ == "Complete" {
             completion_time = Some(Time(now));
         }
@@ -162,7 +141,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, kube::Err
             last_transition_time: Some(Time(now)),
         });
     } else if spec.suspend.unwrap_or(false) {
-        result = delete_pods(&api, &ctx, &uid, &active).await;
+        result = ctx.delete_pods(&api, &uid, &active).await;
     } else {
         let parallelism = spec.parallelism.unwrap_or(1).max(0);
         let running = count(active.len() + in_flight.creating.len());
@@ -188,17 +167,9 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, kube::Err
             };
             vec![None; usize::try_from(parallelism.min(remaining) - running).unwrap_or(0)]
         };
-        result = slow_start(missing.len(), |i| {
-            let pod = job_pod(&job, missing[i]);
-            let (api, ctx, uid) = (&api, &ctx, &uid);
-            async move {
-                let created = api.create(&PostParams::default(), &pod).await?;
-                ctx.expectations.created(uid, created.name_any());
-                Ok(())
-            }
-        })
-        .await
-        .map(drop);
+        result = ctx
+            .create_pods(&api, &uid, missing.len(), |i| job_pod(&job, missing[i]))
+            .await;
         if let Some(secs) = spec.active_deadline_seconds {
             requeue = Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
         }
@@ -223,20 +194,8 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, kube::Err
         conditions: (!conditions.is_empty()).then_some(conditions),
         ..previous.clone()
     };
-    if status != previous {
-        let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-        match jobs
-            .patch_status(
-                &job.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if is_not_found(&err) => return Ok(Action::await_change()),
-            Err(err) => return Err(err),
-        }
+    if status != previous && !patch_status(&ctx.client, job.as_ref(), &status).await? {
+        return Ok(Action::await_change());
     }
     result?;
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
@@ -249,36 +208,6 @@ fn finished(job: &Job) -> bool {
         .into_iter()
         .flatten()
         .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
-}
-
-async fn delete_pods(
-    api: &Api<Pod>,
-    ctx: &Context,
-    uid: &str,
-    pods: &[&Arc<Pod>],
-) -> Result<(), kube::Error> {
-    slow_start(pods.len(), |i| {
-        let pod = pods[i];
-        async move {
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: pod.uid(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            match api.delete(&pod.name_any(), &params).await {
-                Ok(_) => {
-                    ctx.expectations.deleted(uid, pod.name_any());
-                    Ok(())
-                }
-                Err(err) if is_not_found(&err) => Ok(()),
-                Err(err) => Err(err),
-            }
-        }
-    })
-    .await
-    .map(drop)
 }
 
 /// A pod of the Job; in Indexed mode it carries its index as annotation,

@@ -10,51 +10,28 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 use tokio::sync::watch as signal;
 
-use crate::util::is_not_found;
+use crate::util::patch_status;
 use crate::workload::{
-    Expectations, PodIndex, cache_state, drain, owner_reference, pod_from_template, pod_is_active,
-    ready_since, slow_start,
+    OwnerContext, PodIndex, cache_state, owner_reference, pod_from_template, pod_is_active,
+    ready_since, run_owner_controller,
 };
-
-/// How soon a failed reconcile is tried again.
-const ERROR_REQUEUE: Duration = Duration::from_secs(2);
-
-struct Context {
-    client: Client,
-    pods: PodIndex,
-    expectations: Expectations,
-}
 
 /// Runs the controller until `shutdown` turns true.
 pub async fn run(
     client: Client,
     pods: PodIndex,
     triggers: mpsc::UnboundedReceiver<ObjectRef<ReplicaSet>>,
-    mut shutdown: signal::Receiver<bool>,
+    shutdown: signal::Receiver<bool>,
 ) {
-    let context = Arc::new(Context {
-        client: client.clone(),
-        pods,
-        expectations: Expectations::default(),
-    });
-    let results = Controller::new(Api::<ReplicaSet>::all(client), watcher::Config::default())
-        .reconcile_on(triggers)
-        .graceful_shutdown_on(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .run(reconcile, |_, _, _| Action::requeue(ERROR_REQUEUE), context);
-    drain(results).await;
+    run_owner_controller(client, pods, triggers, shutdown, reconcile).await;
 }
 
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, kube::Error> {
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
     ctx.pods.wait_until_ready().await;
     let namespace = rs.namespace().unwrap_or_default();
     let uid = rs.uid().unwrap_or_default();
@@ -76,59 +53,21 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, kub
         let template = spec.template.clone().unwrap_or_default();
         let owner = owner_reference(rs.as_ref());
         let generate_name = format!("{}-", rs.name_any());
-        result = slow_start(wanted - have, |_| {
-            let pod = pod_from_template(&template, owner.clone(), generate_name.clone());
-            let (pods, ctx, uid) = (&pods, &ctx, &uid);
-            async move {
-                let created = pods.create(&PostParams::default(), &pod).await?;
-                ctx.expectations.created(uid, created.name_any());
-                Ok(())
-            }
-        })
-        .await
-        .map(drop);
+        result = ctx
+            .create_pods(&pods, &uid, wanted - have, |_| {
+                pod_from_template(&template, owner.clone(), generate_name.clone())
+            })
+            .await;
     } else if have > wanted {
         active.sort_by_key(|p| deletion_rank(p));
         let surplus = (have - wanted).min(active.len());
-        result = slow_start(surplus, |i| {
-            let pod = active[i].clone();
-            let (pods, ctx, uid) = (&pods, &ctx, &uid);
-            async move {
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        uid: pod.uid(),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                match pods.delete(&pod.name_any(), &params).await {
-                    Ok(_) => {
-                        ctx.expectations.deleted(uid, pod.name_any());
-                        Ok(())
-                    }
-                    Err(err) if is_not_found(&err) => Ok(()),
-                    Err(err) => Err(err),
-                }
-            }
-        })
-        .await
-        .map(drop);
+        result = ctx.delete_pods(&pods, &uid, &active[..surplus]).await;
     }
     let (status, recheck) = status_of(&rs, &active);
-    if rs.status.as_ref() != Some(&status) {
-        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-        match api
-            .patch_status(
-                &rs.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if is_not_found(&err) => return Ok(Action::await_change()),
-            Err(err) => return Err(err),
-        }
+    if rs.status.as_ref() != Some(&status)
+        && !patch_status(&ctx.client, rs.as_ref(), &status).await?
+    {
+        return Ok(Action::await_change());
     }
     result?;
     Ok(recheck.map_or_else(Action::await_change, Action::requeue))

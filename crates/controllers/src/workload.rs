@@ -1,8 +1,10 @@
 //! What the workload controllers share: one pod watch with an index of pods
 //! by controller, expectations that cover the lag between a write and its
-//! watch event, and pods made from templates.
+//! watch event, pods made from templates, and the controller loop of the
+//! kinds that own pods directly (ReplicaSet, Job).
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
 use std::future::ready;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +15,23 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector::store::Writer};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tokio::time::Instant;
 
 /// How long a create or delete is expected to show up in the watch before
 /// the controller stops waiting for it.
 const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How soon a failed reconcile of a pod owner is tried again.
+const ERROR_REQUEUE: Duration = Duration::from_secs(2);
 
 /// Every pod in the cluster, with an index by the uid of its controller.
 #[derive(Clone)]
@@ -326,4 +334,96 @@ where
             ready(())
         })
         .await;
+}
+
+/// What the controller of a kind that owns pods directly reconciles with.
+pub struct OwnerContext {
+    pub client: Client,
+    pub pods: PodIndex,
+    pub expectations: Expectations,
+}
+
+impl OwnerContext {
+    /// Creates `count` pods made by `make` for the owner `owner_uid`, in
+    /// [`slow_start`] batches, and expects each in the pod watch.
+    pub async fn create_pods(
+        &self,
+        api: &Api<Pod>,
+        owner_uid: &str,
+        count: usize,
+        make: impl Fn(usize) -> Pod,
+    ) -> Result<(), kube::Error> {
+        slow_start(count, |i| {
+            let pod = make(i);
+            async move {
+                let created = api.create(&PostParams::default(), &pod).await?;
+                self.expectations.created(owner_uid, created.name_any());
+                Ok(())
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Deletes `pods` of the owner `owner_uid`, in [`slow_start`] batches,
+    /// and expects each deletion in the pod watch. The pod's uid is a
+    /// precondition, so a namesake created since is left alone; a pod
+    /// already gone counts as deleted.
+    pub async fn delete_pods(
+        &self,
+        api: &Api<Pod>,
+        owner_uid: &str,
+        pods: &[impl AsRef<Pod> + Sync],
+    ) -> Result<(), kube::Error> {
+        slow_start(pods.len(), |i| {
+            let pod = pods[i].as_ref();
+            async move {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: pod.uid(),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                match api.delete(&pod.name_any(), &params).await {
+                    Ok(_) => {
+                        self.expectations.deleted(owner_uid, pod.name_any());
+                        Ok(())
+                    }
+                    Err(err) if crate::util::is_not_found(&err) => Ok(()),
+                    Err(err) => Err(err),
+                }
+            }
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// Runs the controller of `K`, a kind that owns pods directly, until
+/// `shutdown` turns true: `reconcile` runs on every change of a `K` and on
+/// every `trigger` the pod watch sends for the owner of a changed pod.
+pub async fn run_owner_controller<K, F, Fut>(
+    client: Client,
+    pods: PodIndex,
+    triggers: mpsc::UnboundedReceiver<ObjectRef<K>>,
+    mut shutdown: signal::Receiver<bool>,
+    reconcile: F,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    F: FnMut(Arc<K>, Arc<OwnerContext>) -> Fut,
+    Fut: Future<Output = Result<Action, kube::Error>> + Send + 'static,
+{
+    let context = Arc::new(OwnerContext {
+        client: client.clone(),
+        pods,
+        expectations: Expectations::default(),
+    });
+    let results = Controller::new(Api::<K>::all(client), watcher::Config::default())
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .run(reconcile, |_, _, _| Action::requeue(ERROR_REQUEUE), context);
+    drain(results).await;
 }
