@@ -224,16 +224,19 @@ impl Authenticator {
     }
 
     /// Authenticates by the `Authorization` header, then by the connection's
-    /// verified client certificate. A header that is not a bearer token is
-    /// ignored, as upstream ignores other schemes.
+    /// verified client certificate. The header is read as upstream reads
+    /// it: `Bearer <token>` with the scheme in any case; other schemes and
+    /// an empty token count as no credentials.
     pub fn authenticate(
         &self,
         authorization: Option<&str>,
         certificate_user: Option<&Arc<UserInfo>>,
     ) -> Authenticated {
         let token = authorization.and_then(|value| {
-            let (scheme, rest) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            let mut parts = value.trim().split(' ');
+            let scheme = parts.next()?;
+            let token = parts.next()?;
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
         });
         match token {
             Some(token) => match self.tokens.get(token) {
@@ -316,10 +319,15 @@ mod tests {
             panic!("the admin token authenticates");
         };
         assert!(admin.in_group(MASTERS_GROUP));
-        let Authenticated::User(alice) = authn.authenticate(Some("bearer  t1 "), None) else {
+        let Authenticated::User(alice) = authn.authenticate(Some(" bearer t1 "), None) else {
             panic!("a file token authenticates");
         };
         assert_eq!(alice.name, "alice");
+        assert_eq!(
+            authn.authenticate(Some("Bearer  t1"), None),
+            Authenticated::Anonymous,
+            "an empty token, as upstream splits the header"
+        );
         assert_eq!(
             authn.authenticate(Some("Bearer nope"), None),
             Authenticated::InvalidToken
