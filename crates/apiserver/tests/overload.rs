@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 const READONLY_LIMIT: usize = 4;
 const MUTATING_LIMIT: usize = 2;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Both tests read the process's resident memory, so they run one at a
 /// time.
