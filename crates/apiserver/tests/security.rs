@@ -8,7 +8,7 @@ use std::io::Write;
 
 use apiserver::{AuthorizationMode, ServerConfig, TlsMaterial};
 use base64::Engine;
-use common::{TestServer, client_for, status_of, wait_until};
+use common::{TestServer, client_for, status_of, status_of_opt, wait_until};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Client;
@@ -123,10 +123,10 @@ async fn rbac_grants_exactly_what_roles_bind() {
     let tokens = token_file();
     let ts = rbac_server(&tokens).await;
     let alice = token_client(&ts, "alice-token").await;
-    let alice_pods: Api<ConfigMap> = Api::namespaced(alice.clone(), "default");
+    let alice_configmaps: Api<ConfigMap> = Api::namespaced(alice.clone(), "default");
 
     // Nothing is bound to alice yet: a 403 worded as upstream's.
-    let status = status_of(alice_pods.list(&ListParams::default()).await);
+    let status = status_of(alice_configmaps.list(&ListParams::default()).await);
     assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
     assert_eq!(
         status.message,
@@ -167,11 +167,11 @@ async fn rbac_grants_exactly_what_roles_bind() {
         .unwrap();
 
     wait_until("alice's binding to take effect", || async {
-        alice_pods.list(&ListParams::default()).await.ok()
+        alice_configmaps.list(&ListParams::default()).await.ok()
     })
     .await;
     let status = status_of(
-        alice_pods
+        alice_configmaps
             .create(&PostParams::default(), &ConfigMap::default())
             .await,
     );
@@ -179,7 +179,7 @@ async fn rbac_grants_exactly_what_roles_bind() {
         status.message,
         r#"configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group "" in the namespace "default""#
     );
-    let status = status_of(alice_pods.delete("x", &DeleteParams::default()).await);
+    let status = status_of(alice_configmaps.delete("x", &DeleteParams::default()).await);
     assert_eq!(
         status.message,
         r#"configmaps "x" is forbidden: User "alice" cannot delete resource "configmaps" in API group "" in the namespace "default""#
@@ -203,13 +203,13 @@ async fn rbac_grants_exactly_what_roles_bind() {
         .await
         .unwrap();
     wait_until("alice's access to end", || async {
-        status_of_list_forbidden(&alice_pods).await.then_some(())
+        list_is_forbidden(&alice_configmaps).await.then_some(())
     })
     .await;
     ts.stop().await;
 }
 
-async fn status_of_list_forbidden(api: &Api<ConfigMap>) -> bool {
+async fn list_is_forbidden(api: &Api<ConfigMap>) -> bool {
     matches!(api.list(&ListParams::default()).await, Err(kube::Error::Api(s)) if s.code == 403)
 }
 
@@ -277,12 +277,14 @@ async fn groups_cluster_roles_and_masters() {
         .await
         .unwrap();
     let message = wait_until("the dangling binding to be seen", || async {
-        let status = status_of_opt_message(
+        let status = status_of_opt(
             bob_namespaces
                 .delete("default", &DeleteParams::default())
                 .await,
         );
-        status.filter(|m| m.contains("no-such-role"))
+        status
+            .map(|s| s.message)
+            .filter(|m| m.contains("no-such-role"))
     })
     .await;
     assert!(
@@ -295,13 +297,6 @@ async fn groups_cluster_roles_and_masters() {
     let namespaces: Api<Namespace> = Api::all(ts.client.clone());
     namespaces.list(&ListParams::default()).await.unwrap();
     ts.stop().await;
-}
-
-fn status_of_opt_message<T>(result: kube::Result<T>) -> Option<String> {
-    match result {
-        Err(kube::Error::Api(status)) => Some(status.message),
-        _ => None,
-    }
 }
 
 #[tokio::test]
