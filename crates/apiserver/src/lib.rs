@@ -63,6 +63,8 @@ pub struct ServerConfig {
     /// generated cluster CA does; with a given serving certificate and no
     /// client CA, client certificates are not asked for.
     pub client_ca: Option<String>,
+    /// How authenticated requests are authorized; `AlwaysAllow` keeps
+    /// every user unrestricted, `RBAC` grants what the stored roles bind.
     pub authorization: AuthorizationMode,
     pub limits: Limits,
     pub watch: WatchSettings,
