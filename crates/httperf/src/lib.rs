@@ -48,7 +48,6 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 pub use blocks::{BlockRequest, MAX_PERIOD_MS, QueryError};
 pub use client::{
@@ -157,75 +156,5 @@ pub enum Error {
 impl From<rcgen::Error> for Error {
     fn from(err: rcgen::Error) -> Self {
         Error::Certificate(err.to_string())
-    }
-}
-
-/// Parses a command-line duration: `30s`, `500ms`, `2m`, `1h30m`, or a
-/// plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|err| format!("invalid duration {text:?} (e.g. 30s, 500ms, 2m): {err}"))?;
-    Duration::try_from(signed).map_err(|_| format!("duration {text:?} must not be negative"))
-}
-
-/// Parses a command-line byte count: a plain number, or one with a binary
-/// suffix (`KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(digits);
-    let shift = match suffix.trim() {
-        "" | "B" => 0,
-        "K" | "KiB" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        other => {
-            return Err(format!(
-                "invalid size {text:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
-            ));
-        }
-    };
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected a number such as 1MiB"))?;
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("size {text:?} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-5s").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("4096"), Ok(4096));
-        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_bytes("16 GiB"), Ok(16 << 30));
-        assert_eq!(parse_bytes("2K"), Ok(2048));
-        assert!(parse_bytes("1TB").unwrap_err().contains("unknown unit"));
-        assert!(parse_bytes("MiB").is_err());
-        assert!(
-            parse_bytes("99999999999G")
-                .unwrap_err()
-                .contains("too large")
-        );
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::units::{parse_duration, parse_size};
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 use httperf::{
@@ -60,7 +61,7 @@ pub struct HttperfArgs {
     #[arg(long)]
     cert_out: Option<PathBuf>,
     /// Largest /blocks response (size x n) the server agrees to send.
-    #[arg(long, default_value = "16GiB", value_parser = httperf::parse_bytes)]
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
     max_response_bytes: u64,
 
     /// Also act as a client of this server, e.g. https://127.0.0.1:8443;
@@ -74,7 +75,7 @@ pub struct HttperfArgs {
     #[arg(long, default_value_t = 1, requires = "base_url")]
     connections: usize,
     /// Bytes per block, e.g. 1MiB.
-    #[arg(long, default_value = "1MiB", value_parser = httperf::parse_bytes, requires = "base_url")]
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, requires = "base_url")]
     size: u64,
     /// Blocks per request.
     #[arg(short = 'n', long, default_value_t = 16, requires = "base_url")]
@@ -83,7 +84,7 @@ pub struct HttperfArgs {
     #[arg(long, default_value_t = 1, requires = "base_url")]
     period_ms: u64,
     /// How long the client runs, e.g. 30s or 2m.
-    #[arg(long, default_value = "10s", value_parser = httperf::parse_duration, requires = "base_url")]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, requires = "base_url")]
     duration: Duration,
     /// Stop after this many requests in total (all loops together).
     #[arg(long, requires = "base_url")]
@@ -236,7 +237,7 @@ async fn serve_until_interrupted(server: &Server, verbosity: u8) -> anyhow::Resu
 }
 
 fn parse_frame_size(text: &str) -> Result<u32, String> {
-    let bytes = httperf::parse_bytes(text)?;
+    let bytes = parse_size(text)?;
     u32::try_from(bytes)
         .ok()
         .filter(|size| (httperf::MIN_FRAME_SIZE..=httperf::MAX_FRAME_SIZE).contains(size))

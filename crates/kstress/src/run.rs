@@ -603,13 +603,13 @@ async fn execute(
         Scenario::PodStress(args) => pod_stress(args).run(ctx).await?,
         Scenario::Churn(args) => {
             let (resource, template) = needs_resource()?;
-            churn(&args.churn, &args.objects)?
+            churn(&args.churn)
                 .run(ctx, resource, template, None)
                 .await?
         }
         Scenario::Thrash(args) => {
             let (resource, template) = needs_resource()?;
-            thrash(&args.thrash, &args.objects)?
+            thrash(&args.thrash)
                 .run(ctx, resource, template, None)
                 .await?
         }
@@ -652,7 +652,6 @@ async fn execute(
                 clients: args.clients,
                 limit: args.limit,
                 seed_objects: args.seed_objects,
-                object_size: usize::try_from(args.objects.object_size)?,
             }
             .run(ctx, resource, template)
             .await?
@@ -678,12 +677,12 @@ async fn write(
 ) -> anyhow::Result<Output> {
     let output = match writer.driver {
         Writer::Churn => {
-            churn(&writer.churn, &writer.objects)?
+            churn(&writer.churn)
                 .run(ctx, resource, template, deletes)
                 .await?
         }
         Writer::Thrash => {
-            thrash(&writer.thrash, &writer.objects)?
+            thrash(&writer.thrash)
                 .run(ctx, resource, template, deletes)
                 .await?
         }
@@ -709,22 +708,20 @@ fn pod_stress(args: &PodStressArgs) -> PodStress {
     }
 }
 
-fn churn(options: &ChurnOptions, objects: &ObjectArgs) -> anyhow::Result<Churn> {
-    Ok(Churn {
+fn churn(options: &ChurnOptions) -> Churn {
+    Churn {
         rate: options.rate,
         arrivals: options.arrivals,
         lifetime: options.lifetime,
-        object_size: usize::try_from(objects.object_size)?,
         max_in_flight: options.max_in_flight,
         seed: options.seed.unwrap_or_else(rand_seed),
-    })
+    }
 }
 
-fn thrash(options: &ThrashOptions, objects: &ObjectArgs) -> anyhow::Result<Thrash> {
-    Ok(Thrash {
+fn thrash(options: &ThrashOptions) -> Thrash {
+    Thrash {
         workers: options.workers,
-        object_size: usize::try_from(objects.object_size)?,
-    })
+    }
 }
 
 fn rand_seed() -> u64 {

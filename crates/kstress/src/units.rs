@@ -68,6 +68,9 @@ mod tests {
         assert_eq!(parse_size("10Ki"), Ok(10 * 1024));
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("2kB"), Ok(2000));
+        assert_eq!(parse_size("16 GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("2K"), Ok(2048));
+        assert!(parse_size("1TB").unwrap_err().contains("unknown unit"));
         assert!(parse_size("10 parsecs").is_err());
         assert!(parse_size("KiB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());

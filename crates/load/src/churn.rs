@@ -34,8 +34,6 @@ pub struct Churn {
     /// Time from an object's intended creation to its deletion.
     #[serde(with = "crate::serde_duration")]
     pub lifetime: Duration,
-    /// Bytes of payload per object.
-    pub object_size: usize,
     /// Requests in flight at most; arrivals beyond it wait, and the wait
     /// shows as start lag.
     pub max_in_flight: usize,

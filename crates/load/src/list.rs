@@ -31,8 +31,6 @@ pub struct Lists {
     pub limit: u32,
     /// Objects created in the namespace before the clients start.
     pub seed_objects: u64,
-    /// Bytes of payload per seeded object.
-    pub object_size: usize,
 }
 
 impl Lists {

@@ -23,8 +23,6 @@ use crate::{Context, Error, Output, outcome};
 pub struct Thrash {
     /// Concurrent workers.
     pub workers: usize,
-    /// Bytes of payload per object.
-    pub object_size: usize,
 }
 
 impl Thrash {
