@@ -7,19 +7,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch as signal;
+use kube::{Api, ResourceExt};
 
 use crate::util::patch_status;
 use crate::workload::{
-    OwnerContext, PodIndex, cache_state, owner_reference, pod_from_template, pod_is_active,
-    ready_since, run_owner_controller,
+    OwnerContext, cache_state, owner_reference, pod_from_template, pod_is_active, ready_since,
 };
 
 /// The annotation and label that carry an Indexed Job pod's index.
@@ -27,17 +23,9 @@ pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 const LEGACY_JOB_NAME_LABEL: &str = "job-name";
 
-/// Runs the controller until `shutdown` turns true.
-pub async fn run(
-    client: Client,
-    pods: PodIndex,
-    triggers: mpsc::UnboundedReceiver<ObjectRef<Job>>,
-    shutdown: signal::Receiver<bool>,
-) {
-    run_owner_controller(client, pods, triggers, shutdown, reconcile).await;
-}
-
-async fn reconcile(job: Arc<Job>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
+/// Runs the Job's pods to completion and reports them in its status;
+/// driven by [`run_owner_controller`](crate::workload::run_owner_controller).
+pub async fn reconcile(job: Arc<Job>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
     if job.metadata.deletion_timestamp.is_some() || finished(&job) {
         return Ok(Action::await_change());
     }

@@ -81,18 +81,20 @@ impl Controllers {
                 signal.clone(),
             )),
             pod_watch,
-            tokio::spawn(replicaset::run(
+            tokio::spawn(workload::run_owner_controller(
                 client.clone(),
                 pods.clone(),
                 triggers.replicasets,
                 signal.clone(),
+                replicaset::reconcile,
             )),
             tokio::spawn(deployment::run(client.clone(), signal.clone())),
-            tokio::spawn(job::run(
+            tokio::spawn(workload::run_owner_controller(
                 client.clone(),
                 pods,
                 triggers.jobs,
                 signal.clone(),
+                job::reconcile,
             )),
             tokio::spawn(gc::run(client.clone(), resources, signal.clone())),
             tokio::spawn(nodelifecycle::run(

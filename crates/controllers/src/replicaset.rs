@@ -7,31 +7,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch as signal;
+use kube::{Api, ResourceExt};
 
 use crate::util::patch_status;
 use crate::workload::{
-    OwnerContext, PodIndex, cache_state, owner_reference, pod_from_template, pod_is_active,
-    ready_since, run_owner_controller,
+    OwnerContext, cache_state, owner_reference, pod_from_template, pod_is_active, ready_since,
 };
 
-/// Runs the controller until `shutdown` turns true.
-pub async fn run(
-    client: Client,
-    pods: PodIndex,
-    triggers: mpsc::UnboundedReceiver<ObjectRef<ReplicaSet>>,
-    shutdown: signal::Receiver<bool>,
-) {
-    run_owner_controller(client, pods, triggers, shutdown, reconcile).await;
-}
-
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
+/// Brings the ReplicaSet's active pods to `spec.replicas` and reports them
+/// in its status; driven by
+/// [`run_owner_controller`](crate::workload::run_owner_controller).
+pub async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<OwnerContext>) -> Result<Action, kube::Error> {
     ctx.pods.wait_until_ready().await;
     let namespace = rs.namespace().unwrap_or_default();
     let uid = rs.uid().unwrap_or_default();
