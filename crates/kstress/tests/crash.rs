@@ -13,13 +13,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::{Api, Client};
 use store::etcd_server::TestEtcd;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use testkit::{Serve, WAIT};
+use tokio::process::Command;
 
-const WAIT: Duration = Duration::from_secs(60);
+const KSTRESS: &str = env!("CARGO_BIN_EXE_kstress");
 const ROUNDS: usize = 20;
 const ETCD_ROUNDS: usize = 5;
 
@@ -27,58 +27,6 @@ const ETCD_ROUNDS: usize = 5;
 fn random_between(min: Duration, max: Duration) -> Duration {
     let span = (max - min).as_micros() as u64;
     min + Duration::from_micros(RandomState::new().hash_one(0u8) % span)
-}
-
-/// A `kstress serve` process, killed on drop.
-struct Serve {
-    child: Child,
-}
-
-impl Serve {
-    /// Starts the server on the given store flags and returns it with a
-    /// client from the kubeconfig it wrote.
-    async fn start(dir: &Path, store_args: &[String]) -> (Serve, Client) {
-        let kubeconfig = dir.join("kubeconfig");
-        let _ = std::fs::remove_file(&kubeconfig);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kstress"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
-            .arg(&kubeconfig)
-            .args(store_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kstress serve starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let ready = tokio::time::timeout(WAIT, async {
-            while let Some(line) = lines.next_line().await.expect("serve output") {
-                if line.contains("listening on https://") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(ready, Ok(true), "kstress serve did not come up");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let client = client_for(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig")).await;
-        (Serve { child }, client)
-    }
-
-    /// SIGKILL, then reap.
-    async fn kill(mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child.wait().await.expect("reaped");
-    }
-}
-
-async fn client_for(kubeconfig: &str) -> Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig is complete");
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
 }
 
 /// Every acknowledged write, and the one in flight when the writer stopped.
@@ -192,8 +140,8 @@ impl Ledger {
 async fn kill_the_server_repeatedly(dir: &Path, store_args: &[String], rounds: usize) -> Ledger {
     let mut ledger = Ledger::default();
     for round in 0..rounds {
-        let (serve, client) = Serve::start(dir, store_args).await;
-        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        let serve = Serve::start_in(KSTRESS, dir, store_args).await;
+        let api: Api<ConfigMap> = Api::namespaced(serve.client().await, "default");
         ledger.verify(&api).await;
         let before = ledger.acknowledged;
         let delay = random_between(Duration::from_millis(100), Duration::from_millis(600));
@@ -211,8 +159,10 @@ async fn kill_the_server_repeatedly(dir: &Path, store_args: &[String], rounds: u
             "round {round}: the ledger never shrinks"
         );
     }
-    let (serve, client) = Serve::start(dir, store_args).await;
-    ledger.verify(&Api::namespaced(client, "default")).await;
+    let serve = Serve::start_in(KSTRESS, dir, store_args).await;
+    ledger
+        .verify(&Api::namespaced(serve.client().await, "default"))
+        .await;
     serve.kill().await;
     ledger
 }
@@ -239,8 +189,8 @@ async fn acknowledged_writes_survive_sigkill_of_the_etcd_backed_server_and_of_et
 
     // Now the server stays up and etcd dies under it: writes fail with a
     // 503 or 504 Status, and succeed again once etcd is back.
-    let (serve, client) = Serve::start(dir.path(), &args).await;
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let serve = Serve::start_in(KSTRESS, dir.path(), &args).await;
+    let api: Api<ConfigMap> = Api::namespaced(serve.client().await, "default");
     for round in 0..ETCD_ROUNDS {
         ledger.verify(&api).await;
         let delay = random_between(Duration::from_millis(100), Duration::from_millis(600));
@@ -277,7 +227,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_etcd_backed_server_and_of_et
 async fn refused_serve(dir: &Path, store_args: &[String]) -> String {
     let output = tokio::time::timeout(
         WAIT,
-        Command::new(env!("CARGO_BIN_EXE_kstress"))
+        Command::new(KSTRESS)
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(dir.join("kubeconfig"))
             .args(store_args)
@@ -320,12 +270,7 @@ async fn a_foreign_data_directory_is_refused_at_start_and_left_alone() {
 #[tokio::test]
 async fn an_unreachable_etcd_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = format!("http://127.0.0.1:{}", testkit::free_port());
     let stderr = refused_serve(dir.path(), &["--etcd-servers".into(), endpoint.clone()]).await;
     assert!(
         stderr.contains("--etcd-servers") && stderr.contains(&endpoint),

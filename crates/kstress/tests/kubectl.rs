@@ -3,59 +3,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
+use testkit::WAIT;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
+use tokio::process::Command;
 
 /// This suite checks compatibility with the kubectl users have; it fails,
 /// never skips, when kubectl is missing.
 const KUBECTL_MISSING: &str =
     "kubectl (v1.32, /usr/bin/kubectl on the CI image) must be on PATH for the kubectl suite";
 
-/// A `kstress serve` child process, killed on drop, and its kubeconfig.
+/// A `kstress serve` child process, killed on drop, and a directory for
+/// its kubeconfig, kubectl's cache and the manifests of a test.
 struct Serve {
-    _child: Child,
+    server: testkit::Serve,
     dir: tempfile::TempDir,
 }
 
 impl Serve {
     async fn start() -> Serve {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kstress"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
-            .arg(&kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kstress serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(TIMEOUT, async {
-            while let Some(line) = lines.next_line().await.expect("read serve output") {
-                if line.contains("listening on https://") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(
-            ready,
-            Ok(true),
-            "kstress serve did not report that it listens"
-        );
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Serve { _child: child, dir }
+        let server = testkit::Serve::start_in(env!("CARGO_BIN_EXE_kstress"), dir.path(), &[]).await;
+        Serve { server, dir }
     }
 
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
+    fn kubeconfig(&self) -> &Path {
+        self.server.kubeconfig()
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -71,9 +45,9 @@ impl Serve {
 
     /// Runs kubectl to completion; returns (success, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let output = tokio::time::timeout(TIMEOUT, self.command(args).output())
+        let output = tokio::time::timeout(WAIT, self.command(args).output())
             .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within {TIMEOUT:?}"))
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within {WAIT:?}"))
             .unwrap_or_else(|err| panic!("{KUBECTL_MISSING}: {err}"));
         (
             output.status.success(),
@@ -253,7 +227,7 @@ async fn watch_prints_the_first_event() {
             "--from-literal=a=b",
         ])
         .await;
-    let line = tokio::time::timeout(TIMEOUT, async {
+    let line = tokio::time::timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.expect("read watch output") {
             if line.contains("first") {
                 return line;
@@ -284,7 +258,7 @@ async fn watch_prints_the_first_event() {
             "--from-literal=a=b",
         ])
         .await;
-    let seen = tokio::time::timeout(TIMEOUT, async {
+    let seen = tokio::time::timeout(WAIT, async {
         let mut seen = Vec::new();
         while let Some(line) = lines.next_line().await.expect("read watch output") {
             let done = line.starts_with("second ");

@@ -1,83 +1,49 @@
 //! `kstress node` joined to a separately started `kstress serve` runs a pod
 //! bound to it to completion.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
-const WAIT: Duration = Duration::from_secs(60);
+use testkit::{Serve, wait_until};
+use tokio::process::Command;
 
-/// Kills the child when the test ends, whatever happens.
-struct Running(Child);
+const KSTRESS: &str = env!("CARGO_BIN_EXE_kstress");
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
+        .kill_on_drop(true)
         .output()
+        .await
         .expect("kubectl runs")
 }
 
-#[test]
-fn node_joins_a_separate_server_and_runs_a_pod_to_completion() {
+#[tokio::test]
+async fn node_joins_a_separate_server_and_runs_a_pod_to_completion() {
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let port = free_port();
-    let mut server = Running(
-        Command::new(env!("CARGO_BIN_EXE_kstress"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--kubeconfig-out")
-            .arg(&kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kstress serve starts"),
-    );
-    let stdout = server.0.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let listening = lines
-        .next()
-        .expect("kstress serve prints its address")
-        .unwrap();
-    assert!(
-        listening.starts_with("kstress API server listening on https://"),
-        "{listening}"
-    );
-    let node = Running(
-        Command::new(env!("CARGO_BIN_EXE_kstress"))
-            .args(["node", "--name", "n1", "--runtime", "process"])
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .arg("--data-dir")
-            .arg(dir.path().join("node"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kstress node starts"),
-    );
-    let deadline = Instant::now() + WAIT;
-    while !kubectl(&kubeconfig, &["get", "node", "n1"])
-        .status
-        .success()
-    {
-        assert!(Instant::now() < deadline, "node n1 never registered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let server = Serve::start_in(KSTRESS, dir.path(), &[]).await;
+    let kubeconfig = server.kubeconfig();
+    let node = Command::new(KSTRESS)
+        .args(["node", "--name", "n1", "--runtime", "process"])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path().join("node"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kstress node starts");
+    wait_until("node n1 to register", || async {
+        kubectl(kubeconfig, &["get", "node", "n1"])
+            .await
+            .status
+            .success()
+            .then_some(())
+    })
+    .await;
     let manifest = dir.path().join("pod.json");
     std::fs::write(
         &manifest,
@@ -94,21 +60,20 @@ fn node_joins_a_separate_server_and_runs_a_pod_to_completion() {
         .to_string(),
     )
     .unwrap();
-    let created = kubectl(&kubeconfig, &["create", "-f", manifest.to_str().unwrap()]);
+    let created = kubectl(kubeconfig, &["create", "-f", manifest.to_str().unwrap()]).await;
     assert!(created.status.success(), "{created:?}");
-    let phase = loop {
+    let phase = wait_until("pod job to finish", || async {
         let out = kubectl(
-            &kubeconfig,
+            kubeconfig,
             &["get", "pod", "job", "-o", "jsonpath={.status.phase}"],
-        );
+        )
+        .await;
         let phase = String::from_utf8_lossy(&out.stdout).into_owned();
-        if phase == "Succeeded" || phase == "Failed" || Instant::now() >= deadline {
-            break phase;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        (phase == "Succeeded" || phase == "Failed").then_some(phase)
+    })
+    .await;
     assert_eq!(phase, "Succeeded");
-    let logs = kubectl(&kubeconfig, &["logs", "job"]);
+    let logs = kubectl(kubeconfig, &["logs", "job"]).await;
     assert_eq!(
         String::from_utf8_lossy(&logs.stdout),
         "joined\n",

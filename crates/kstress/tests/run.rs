@@ -2,80 +2,23 @@
 //! path a real cluster takes) and the default embedded cluster, checked
 //! through results.json and the API.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
-
-/// Generous bound for a process to start on a busy machine.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+use testkit::Serve;
 
 fn kstress() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kstress"))
 }
 
-/// A `kstress serve` process on a free loopback port.
-struct Serve {
-    child: Child,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Serve {
-    fn start() -> Serve {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = kstress()
-            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
-            .arg(&kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kstress serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("kubeconfig written to") {
-                    let _ = sender.send(());
-                }
-            }
-        });
-        receiver
-            .recv_timeout(START_TIMEOUT)
-            .expect("kstress serve writes its kubeconfig");
-        Serve {
-            child,
-            kubeconfig,
-            _dir: dir,
-        }
-    }
-
-    async fn client(&self) -> kube::Client {
-        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).expect("kubeconfig parses");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .expect("kubeconfig is complete");
-        kube::Client::try_from(config).expect("client")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts `kstress serve` on a free loopback port.
+async fn serve() -> Serve {
+    Serve::start(env!("CARGO_BIN_EXE_kstress"), &[]).await
 }
 
 /// Runs `kstress run <args>` against `serve` (or the embedded cluster),
@@ -87,7 +30,7 @@ fn run(serve: Option<&Serve>, args: &[&str], output: &Path) -> (bool, String, Va
     if let Some(serve) = serve {
         command
             .arg("--kubeconfig")
-            .arg(&serve.kubeconfig)
+            .arg(serve.kubeconfig())
             .arg("--yes");
     }
     let result = command
@@ -132,7 +75,7 @@ async fn assert_namespace_gone(serve: &Serve, results: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_stress_counts_every_class_and_removes_its_namespace() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -170,7 +113,7 @@ async fn pod_stress_counts_every_class_and_removes_its_namespace() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_stress_with_a_fixed_number_of_steps_stops_when_done() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -197,7 +140,7 @@ async fn pod_stress_with_a_fixed_number_of_steps_stops_when_done() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn churn_keeps_its_rate_and_reports_start_lag() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -239,7 +182,7 @@ async fn churn_keeps_its_rate_and_reports_start_lag() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thrash_cycles_create_update_delete() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -269,7 +212,7 @@ async fn thrash_cycles_create_update_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_latency_measures_every_event_type() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -304,7 +247,7 @@ async fn watch_latency_measures_every_event_type() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_loop_reestablishes_time_limited_watches() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -332,7 +275,7 @@ async fn watch_loop_reestablishes_time_limited_watches() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn list_pages_namespaced_and_cluster_wide() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),
@@ -379,7 +322,7 @@ fn the_embedded_default_runs_pod_stress_and_writes_a_report() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_dies_mid_run_is_counted_and_results_are_still_written() {
-    let mut serve = Serve::start();
+    let serve = serve().await;
     let client = serve.client().await;
     let out = tempfile::tempdir().expect("temp dir");
     let mut command = kstress();
@@ -396,7 +339,7 @@ async fn a_server_that_dies_mid_run_is_counted_and_results_are_still_written() {
             "--yes",
         ])
         .arg("--kubeconfig")
-        .arg(&serve.kubeconfig)
+        .arg(serve.kubeconfig())
         .arg("--output")
         .arg(out.path())
         .stdin(Stdio::null())
@@ -418,10 +361,10 @@ async fn a_server_that_dies_mid_run_is_counted_and_results_are_still_written() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    tokio::time::timeout(START_TIMEOUT, written)
+    tokio::time::timeout(testkit::WAIT, written)
         .await
         .expect("the run writes objects");
-    serve.kill();
+    serve.kill().await;
     let result = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")
@@ -502,11 +445,7 @@ fn bad_input_ends_with_one_clear_line() {
 fn an_unreachable_server_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    // A port nothing listens on: bind one, then let it go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = testkit::free_port();
     std::fs::write(
         &kubeconfig,
         format!(
@@ -527,7 +466,7 @@ fn an_unreachable_server_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn get_reads_one_object_from_many_workers() {
-    let serve = Serve::start();
+    let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
     let (ok, stderr, results) = run(
         Some(&serve),

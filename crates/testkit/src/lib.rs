@@ -99,12 +99,12 @@ pub struct Serve {
 impl Serve {
     /// Starts `binary serve` with `args` and its kubeconfig in a temporary
     /// directory of its own. `binary` is the built kstress, which only its
-    /// own crate's tests know (`env!("CARGO_BIN_EXE_kstress")`).
+    /// own crate's tests know (`env!("CARGO_BIN_EXE_kstress")`). Returns
+    /// once it listens, as [`Serve::start_in`] does.
     pub async fn start(binary: impl AsRef<Path>, args: &[String]) -> Serve {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut serve = Self::start_in(binary, dir.path(), args).await;
-        serve._dir = Some(dir);
-        serve
+        let path = dir.path().to_owned();
+        Self::spawn(binary.as_ref(), &path, args, Some(dir)).await
     }
 
     /// Starts `binary serve` with `args` and its kubeconfig in `dir`, and
@@ -112,9 +112,20 @@ impl Serve {
     /// kubeconfig left there by an earlier process is removed first, so a
     /// restarted server is never reached through a stale one.
     pub async fn start_in(binary: impl AsRef<Path>, dir: &Path, args: &[String]) -> Serve {
+        Self::spawn(binary.as_ref(), dir, args, None).await
+    }
+
+    /// What [`Serve::start`] and [`Serve::start_in`] share; `owned` is the
+    /// temporary directory the process keeps until it is dropped.
+    async fn spawn(
+        binary: &Path,
+        dir: &Path,
+        args: &[String],
+        owned: Option<tempfile::TempDir>,
+    ) -> Serve {
         let kubeconfig = dir.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
-        let mut child = Command::new(binary.as_ref())
+        let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(&kubeconfig)
             .args(args)
@@ -143,7 +154,7 @@ impl Serve {
         Serve {
             child,
             kubeconfig,
-            _dir: None,
+            _dir: owned,
         }
     }
 
