@@ -1,6 +1,7 @@
-//! PATCH bodies come from any client. The first byte picks the patch type;
-//! the rest is split at the first NUL into the stored object and the patch.
-//! Applying must never panic, and a successful patch must yield an object.
+//! PATCH bodies come from any client. The first byte picks the patch type
+//! and the kind whose strategic-merge metadata applies; the rest is split at
+//! the first NUL into the stored object and the patch. Applying must never
+//! panic, and a successful patch must yield an object.
 #![no_main]
 
 use apimachinery::patch::{PatchMeta, PatchType, apply};
@@ -23,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
         ),
         None => (default_pod(), rest),
     };
-    let meta = PatchMeta::for_kind("", "v1", "Pod");
+    let (group, kind) = KINDS[usize::from(selector / 3) % KINDS.len()];
+    let meta = PatchMeta::for_kind(group, "v1", kind);
     if let Ok(patched) = apply(patch_type, &original, patch, meta.as_ref()) {
         assert!(
             patched.is_object() || !original.is_object(),
@@ -31,6 +33,15 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// Kinds with different strategic-merge metadata.
+const KINDS: [(&str, &str); 5] = [
+    ("", "Pod"),
+    ("apps", "Deployment"),
+    ("", "Node"),
+    ("", "Service"),
+    ("", "ConfigMap"),
+];
 
 fn default_pod() -> Value {
     json!({
