@@ -103,6 +103,48 @@ async fn malformed_and_mismatched_bodies() {
     )
     .await;
     refused(&ts, create(&b"[1, 2]"[..]), 400, "BadRequest", None).await;
+
+    let (code, _) = ts
+        .raw(
+            &ts.client,
+            create(json!({"metadata": {"name": "target"}}).to_string()),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let put = |body: Value| {
+        request(
+            "PUT",
+            &format!("{CMS}/target"),
+            "application/json",
+            body.to_string(),
+        )
+    };
+    refused(
+        &ts,
+        put(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "target"}})),
+        400,
+        "BadRequest",
+        Some("the kind in the data (Secret) does not match the expected kind (ConfigMap)"),
+    )
+    .await;
+    refused(
+        &ts,
+        put(json!({"metadata": {"name": "other"}})),
+        400,
+        "BadRequest",
+        Some("the name of the object (other) does not match the name on the URL (target)"),
+    )
+    .await;
+    refused(
+        &ts,
+        create(json!({"metadata": {"name": "x", "namespace": "kube-system"}}).to_string()),
+        400,
+        "BadRequest",
+        Some(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ),
+    )
+    .await;
     ts.stop().await;
 }
 
