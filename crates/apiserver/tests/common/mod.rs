@@ -2,7 +2,7 @@
 //! for it.
 
 // Each test binary uses its own subset of the harness.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,10 +93,7 @@ impl TestServer {
 
     pub async fn with(config: ServerConfig) -> TestServer {
         let (store, backend) = test_store().await;
-        let server = Server::start(store, config)
-            .await
-            .expect("the API server starts");
-        let client = client_for(&server.kubeconfig()).await;
+        let (server, client) = testkit::start_server(store, config).await;
         TestServer {
             server,
             client,
@@ -163,35 +160,16 @@ impl TestServer {
     }
 }
 
-pub async fn client_for(kubeconfig: &str) -> Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig parses");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig is complete");
-    // Tests look at each answer of the server, so kube-rs must not retry
-    // 429, 503 and 504 on its own.
-    config.default_retry = false;
-    Client::try_from(config).expect("client builds")
-}
+pub use testkit::client_for;
 
 /// Retries `check` until it returns `Some`, failing after [`WAIT`] with
 /// `what` in the message.
-pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::wait_until_within(WAIT, what, check).await
 }
 
 /// The Status of a failed kube-rs call.
