@@ -4,7 +4,8 @@
 //! server answers: every PUT toggles an annotation and carries the
 //! resourceVersion of the previous response, so every request is a real,
 //! conflict-free write (an unchanged object would be a no-op upstream and
-//! here). All streams share one HTTP/2 connection over TLS, like h2load's
+//! here). The pods are bound to a node that does not exist, so that no
+//! scheduler or kubelet of the cluster writes them. All streams share one HTTP/2 connection over TLS, like h2load's
 //! `-c1 -m16`.
 //!
 //! ```text
@@ -192,7 +193,7 @@ fn pod_json(namespace: &str, name: &str, size: usize, rv: &str, toggle: bool) ->
         format!(r#","resourceVersion":"{rv}""#)
     };
     Bytes::from(format!(
-        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}"{rv_field},"annotations":{{"kstress.io/toggle":"{toggle}","kstress.io/payload":"{payload}"}}}},"spec":{{"containers":[{{"name":"c","image":"busybox"}}]}}}}"#
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{namespace}"{rv_field},"annotations":{{"kstress.io/toggle":"{toggle}","kstress.io/payload":"{payload}"}}}},"spec":{{"nodeName":"bench-node","containers":[{{"name":"c","image":"busybox"}}]}}}}"#
     ))
 }
 
