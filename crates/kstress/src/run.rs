@@ -332,7 +332,7 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
             positive(args.object_size, "--object-size")?;
             positive(args.update_concurrency as u64, "--update-concurrency")?;
         }
-        Scenario::Churn(args) => check_churn(&args.churn)?,
+        Scenario::Churn(args) => churn(&args.churn).check()?,
         Scenario::Thrash(args) => positive(args.thrash.workers as u64, "--workers")?,
         Scenario::WatchLatency(args) => {
             positive(args.watchers as u64, "--watchers")?;
@@ -359,20 +359,10 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
 
 fn check_writer(writer: &WriterArgs) -> anyhow::Result<()> {
     match writer.driver {
-        Writer::Churn => check_churn(&writer.churn),
+        Writer::Churn => Ok(churn(&writer.churn).check()?),
         Writer::Thrash if writer.thrash.workers == 0 => bail!("--workers must be positive"),
         Writer::Thrash | Writer::None => Ok(()),
     }
-}
-
-fn check_churn(churn: &ChurnOptions) -> anyhow::Result<()> {
-    if !(churn.rate.is_finite() && churn.rate > 0.0) {
-        bail!("--rate must be a positive number");
-    }
-    if churn.max_in_flight == 0 {
-        bail!("--max-in-flight must be positive");
-    }
-    Ok(())
 }
 
 async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
