@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use common::{TestServer, WAIT, status_of, wait_until};
 use futures::SinkExt;
@@ -438,25 +436,7 @@ async fn start_slow_post(
     futures::channel::mpsc::Sender<Result<Frame<Bytes>, std::convert::Infallible>>,
     tokio::task::JoinHandle<u16>,
 ) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ts.server.ca_pem().as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(ts.server.addr())
-        .await
-        .unwrap();
-    let server_name = rustls::pki_types::ServerName::IpAddress(ts.server.addr().ip().into());
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .unwrap();
+    let tls = ts.tls_connection().await;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();

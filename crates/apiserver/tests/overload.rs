@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apiserver::{CacheOptions, Limits, ServerConfig, WatchSettings};
@@ -38,33 +37,10 @@ fn vm_rss_kib() -> u64 {
         .expect("a VmRSS line")
 }
 
-/// A TLS connection to the test server that trusts its CA.
-async fn tls_connection(ts: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ts.server.ca_pem().as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(ts.server.addr())
-        .await
-        .unwrap();
-    let server_name = rustls::pki_types::ServerName::IpAddress(ts.server.addr().ip().into());
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .unwrap()
-}
-
 /// Starts a POST whose body never arrives, so that it holds a mutating
 /// in-flight slot; resolves to its status code and how long it took.
 async fn start_stalled_post(ts: &TestServer) -> tokio::task::JoinHandle<(u16, Duration)> {
-    let tls = tls_connection(ts).await;
+    let tls = ts.tls_connection().await;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();
@@ -231,7 +207,7 @@ async fn a_watcher_that_stops_reading_is_closed() {
     let rss_before = vm_rss_kib();
 
     // A watch whose client sends the request and then never reads.
-    let mut stalled = tls_connection(&ts).await;
+    let mut stalled = ts.tls_connection().await;
     let request = format!(
         "GET {CMS}?watch=1 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
         ts.server.addr(),

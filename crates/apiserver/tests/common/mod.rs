@@ -107,6 +107,30 @@ impl TestServer {
         self.server.shutdown().await;
     }
 
+    /// A raw TLS connection to the server that trusts its CA, for tests
+    /// that drive HTTP by hand (slow bodies, readers that stop reading).
+    pub async fn tls_connection(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut self.server.ca_pem().as_bytes()) {
+            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(self.server.addr())
+            .await
+            .expect("TCP connection");
+        let server_name = rustls::pki_types::ServerName::IpAddress(self.server.addr().ip().into());
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(server_name, tcp)
+            .await
+            .expect("TLS handshake")
+    }
+
     /// A client that trusts the server's CA but presents no token.
     pub fn anonymous_client(&self) -> Client {
         let mut config = kube::Config::new(self.server.url().parse().expect("server URL"));
