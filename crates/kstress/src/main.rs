@@ -44,13 +44,33 @@ enum Command {
     Conformance(conformance_cmd::ConformanceArgs),
 }
 
+impl Command {
+    /// Whether the command times requests against a schedule, so that its
+    /// threads should wake up promptly.
+    fn generates_load(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Httperf(_))
+    }
+}
+
+/// Applies the wake-up latency hints to the calling thread; without them
+/// the run is still valid, only less precise on a busy machine.
+fn favour_wakeups() {
+    if let Err(err) = lowlatency::favour_wakeups() {
+        tracing::debug!(%err, "running without wake-up latency hints");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if cli.command.generates_load() {
+        // Start times are only as precise as these threads' wake-ups.
+        favour_wakeups();
+        builder.on_thread_start(favour_wakeups);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
