@@ -45,17 +45,81 @@ impl From<Runtime> for RuntimeKind {
 }
 
 /// A running embedded cluster.
+///
+/// It runs on a runtime of its own, with its own worker threads, so that
+/// the load drivers of the same process never wait behind the server's
+/// work: the two meet only over loopback HTTPS, as they would across
+/// machines.
 pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    parts: Parts,
+}
+
+/// What runs on the cluster's runtime.
+struct Parts {
     server: Server,
-    client: Client,
     controllers: Controllers,
     nodes: Vec<NodeAgent>,
 }
+
+/// How long stopping waits for the cluster's remaining tasks.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Cluster {
     /// Starts the API server with `config`, then the control plane and the
     /// nodes as its clients.
     pub async fn start(args: &ClusterArgs, config: ServerConfig) -> anyhow::Result<Cluster> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("kstress-cluster")
+            // Its threads are created by the load's, which may favour
+            // their own wake-ups; the server competes as usual.
+            .on_thread_start(|| {
+                if let Err(err) = lowlatency::restore_defaults() {
+                    tracing::debug!(%err, "cannot restore default scheduling hints");
+                }
+            })
+            .enable_all()
+            .build()
+            .context("cannot start the embedded cluster's runtime")?;
+        let started = runtime.spawn(Parts::start(args.clone(), config)).await;
+        let parts = match started {
+            Ok(result) => result,
+            Err(err) => Err(anyhow::anyhow!(
+                "the embedded cluster failed to start: {err}"
+            )),
+        };
+        match parts {
+            Ok(parts) => Ok(Cluster { runtime, parts }),
+            Err(err) => {
+                shut_down(runtime).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The API server's URL.
+    pub fn url(&self) -> String {
+        self.parts.server.url()
+    }
+
+    /// The API server's kubeconfig (CA, URL and token).
+    pub fn kubeconfig(&self) -> String {
+        self.parts.server.kubeconfig()
+    }
+
+    /// Stops the nodes, the control plane and the server, in that order,
+    /// then the cluster's runtime.
+    pub async fn stop(self) {
+        let Cluster { runtime, parts } = self;
+        if let Err(err) = runtime.spawn(parts.stop()).await {
+            tracing::warn!(%err, "the embedded cluster did not stop cleanly");
+        }
+        shut_down(runtime).await;
+    }
+}
+
+impl Parts {
+    async fn start(args: ClusterArgs, config: ServerConfig) -> anyhow::Result<Parts> {
         let store = storage::open(&args.store).await?;
         let server = Server::start(store, config)
             .await
@@ -66,47 +130,40 @@ impl Cluster {
         let controllers = Controllers::start(client.clone(), ControllerOptions::default())
             .await
             .context("cannot start the embedded controllers")?;
-        let mut cluster = Cluster {
+        let mut parts = Parts {
             server,
-            client,
             controllers,
             nodes: Vec::with_capacity(args.nodes),
         };
         for index in 0..args.nodes {
             let config = NodeConfig::new(format!("kstress-node-{index}"), args.runtime.into());
-            match NodeAgent::start(cluster.client.clone(), config).await {
-                Ok(node) => cluster.nodes.push(node),
+            match NodeAgent::start(client.clone(), config).await {
+                Ok(node) => parts.nodes.push(node),
                 Err(err) => {
-                    cluster.stop().await;
+                    parts.stop().await;
                     return Err(err).context("cannot start the embedded nodes");
                 }
             }
         }
-        Ok(cluster)
+        Ok(parts)
     }
 
-    /// A client of the cluster, built from its kubeconfig like any other.
-    pub fn client(&self) -> Client {
-        self.client.clone()
-    }
-
-    /// The API server's URL.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The API server's kubeconfig (CA, URL and token).
-    pub fn kubeconfig(&self) -> String {
-        self.server.kubeconfig()
-    }
-
-    /// Stops the nodes, the control plane and the server, in that order.
-    pub async fn stop(self) {
+    async fn stop(self) {
         for node in self.nodes {
             node.shutdown().await;
         }
         self.controllers.shutdown().await;
         self.server.shutdown().await;
+    }
+}
+
+/// Ends a runtime from async code, which may not block: its tasks are
+/// given [`RUNTIME_SHUTDOWN`] on a blocking thread.
+async fn shut_down(runtime: tokio::runtime::Runtime) {
+    let ended =
+        tokio::task::spawn_blocking(move || runtime.shutdown_timeout(RUNTIME_SHUTDOWN)).await;
+    if let Err(err) = ended {
+        tracing::warn!(%err, "the embedded cluster's runtime did not shut down");
     }
 }
 

@@ -62,8 +62,17 @@ impl TargetArgs {
                 ..apiserver::ServerConfig::default()
             };
             let cluster = Cluster::start(&self.cluster, config).await?;
+            // The load's own client, on this runtime rather than the
+            // cluster's.
+            let client = match embedded::client_from_kubeconfig(&cluster.kubeconfig(), None).await {
+                Ok(client) => client,
+                Err(err) => {
+                    cluster.stop().await;
+                    return Err(err);
+                }
+            };
             return Ok(Target {
-                client: cluster.client(),
+                client,
                 description: "embedded".to_owned(),
                 cluster: Some(cluster),
             });
