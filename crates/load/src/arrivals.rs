@@ -6,15 +6,18 @@
 //! of the run; a pacer thread releases each arrival at its offset (see
 //! [`Pacer`]), and the driver times every request from that intended start.
 
+use std::collections::BinaryHeap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How arrivals are spaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -99,57 +102,131 @@ impl Iterator for Schedule {
     }
 }
 
-/// Releases the arrivals of a schedule at their intended instants.
+/// Releases the arrivals of a schedule at their intended instants, and
+/// wakes [`Timer`] sleepers at theirs.
 ///
 /// The pacer is an OS thread sleeping with the kernel's high-resolution
 /// timers rather than a task on the async runtime, whose timer wheel only
 /// has millisecond resolution; each arrival is handed over as its intended
 /// [`Instant`], so lateness anywhere downstream is measured, not hidden.
+/// Work an arrival schedules for later (churn's delete, a lifetime after
+/// the create) sleeps on the same thread through a [`Timer`], so it starts
+/// as precisely.
 #[derive(Debug)]
 pub struct Pacer {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// How far ahead of an arrival the pacer wakes to spin for the last stretch:
-/// thread sleeps overshoot by tens of microseconds.
-const SPIN_WINDOW: Duration = Duration::from_micros(100);
+/// A handle for precise sleeps on a [`Pacer`]'s thread.
+#[derive(Clone, Debug)]
+pub struct Timer {
+    shared: Arc<Shared>,
+    thread: std::thread::Thread,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    sleepers: Mutex<BinaryHeap<Sleeper>>,
+}
+
+/// A pending sleep, ordered so that the earliest deadline is the heap's
+/// greatest element.
+#[derive(Debug)]
+struct Sleeper {
+    deadline: Instant,
+    wake: oneshot::Sender<()>,
+}
+
+impl PartialEq for Sleeper {
+    fn eq(&self, other: &Self) -> bool {
+        self.deadline == other.deadline
+    }
+}
+
+impl Eq for Sleeper {}
+
+impl PartialOrd for Sleeper {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Sleeper {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.deadline.cmp(&self.deadline)
+    }
+}
+
+/// How far ahead of an instant the pacer wakes to spin for the last
+/// stretch: thread wake-ups overshoot by tens of microseconds.
+const SPIN_WINDOW: Duration = Duration::from_micros(25);
+
+/// Longest single sleep, so that a stop request is seen promptly even when
+/// nothing is due for long.
+const POLL: Duration = Duration::from_millis(50);
 
 impl Pacer {
     /// Starts releasing `schedule` relative to `start`, until `end` or until
-    /// [`Pacer::stop`]. The receiver gets each arrival's intended instant.
+    /// [`Pacer::stop`]. The receiver gets each arrival's intended instant;
+    /// timers keep working after the last arrival, until the pacer stops.
     pub fn start(
         schedule: Schedule,
         start: Instant,
         end: Instant,
     ) -> std::io::Result<(Pacer, mpsc::UnboundedReceiver<Instant>)> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("kstress-pacer".into())
-            .spawn(move || pace(schedule, start, end, &flag, &sender))?;
+            .spawn(move || {
+                if let Err(err) = lowlatency::favour_wakeups() {
+                    tracing::debug!(%err, "the pacer runs without wake-up latency hints");
+                }
+                let arrivals = schedule
+                    .map(move |offset| start + offset)
+                    .take_while(move |intended| *intended < end);
+                pace(arrivals, sender, &thread_shared);
+            })?;
         Ok((
             Pacer {
-                stop,
+                shared,
                 thread: Some(thread),
             },
             receiver,
         ))
     }
 
-    /// Stops releasing arrivals; the receiver then ends.
+    /// A handle for sleeping on this pacer's thread.
+    pub fn timer(&self) -> Timer {
+        let thread = self
+            .thread
+            .as_ref()
+            .expect("a running pacer has its thread")
+            .thread()
+            .clone();
+        Timer {
+            shared: Arc::clone(&self.shared),
+            thread,
+        }
+    }
+
+    /// Stops releasing arrivals and waking sleepers: the receiver ends, and
+    /// pending sleeps end at once.
     pub fn stop(mut self) {
         self.halt();
     }
 
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            // The thread sleeps at most one poll interval before it sees the
-            // flag; its panics are not ours to propagate.
+            thread.thread().unpark();
+            // Its panics are not ours to propagate.
             let _ = thread.join();
         }
+        self.shared.sleepers.lock().clear();
     }
 }
 
@@ -159,39 +236,68 @@ impl Drop for Pacer {
     }
 }
 
-/// Longest single sleep, so that a stop request is seen promptly even when
-/// arrivals are far apart.
-const POLL: Duration = Duration::from_millis(50);
+impl Timer {
+    /// Sleeps until `deadline`, or returns at once when it has passed.
+    /// A sleep outliving its pacer ends when the pacer stops.
+    pub async fn sleep_until(&self, deadline: Instant) {
+        if deadline <= Instant::now() {
+            return;
+        }
+        let (wake, woken) = oneshot::channel();
+        let earliest = {
+            let mut sleepers = self.shared.sleepers.lock();
+            sleepers.push(Sleeper { deadline, wake });
+            sleepers.peek().is_some_and(|s| s.deadline == deadline)
+        };
+        if self.shared.stop.load(Ordering::Relaxed) {
+            // The pacer stopped while this sleeper was being queued.
+            return;
+        }
+        if earliest {
+            // The pacer may be sleeping towards a later instant.
+            self.thread.unpark();
+        }
+        // An error means the pacer stopped: the sleep is over either way.
+        let _ = woken.await;
+    }
+}
 
 fn pace(
-    schedule: Schedule,
-    start: Instant,
-    end: Instant,
-    stop: &AtomicBool,
-    sender: &mpsc::UnboundedSender<Instant>,
+    mut arrivals: impl Iterator<Item = Instant>,
+    sender: mpsc::UnboundedSender<Instant>,
+    shared: &Shared,
 ) {
-    for offset in schedule {
-        let intended = start + offset;
-        if intended >= end {
-            return;
+    let mut sender = Some(sender);
+    let mut next_arrival = arrivals.next();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        while let Some(intended) = next_arrival.filter(|at| *at <= now) {
+            let delivered = sender.as_ref().is_some_and(|s| s.send(intended).is_ok());
+            next_arrival = if delivered { arrivals.next() } else { None };
         }
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let now = Instant::now();
-            if now >= intended {
-                break;
-            }
-            let wait = intended - now;
-            if wait > SPIN_WINDOW {
-                std::thread::sleep((wait - SPIN_WINDOW).min(POLL));
-            } else {
-                std::hint::spin_loop();
-            }
+        if next_arrival.is_none() {
+            // Dropping the sender ends the receiver's stream.
+            sender = None;
         }
-        if sender.send(intended).is_err() {
-            return;
+        let next_sleeper = {
+            let mut sleepers = shared.sleepers.lock();
+            while sleepers.peek().is_some_and(|s| s.deadline <= now) {
+                if let Some(sleeper) = sleepers.pop() {
+                    let _ = sleeper.wake.send(());
+                }
+            }
+            sleepers.peek().map(|s| s.deadline)
+        };
+        let Some(due) = [next_arrival, next_sleeper].into_iter().flatten().min() else {
+            std::thread::park_timeout(POLL);
+            continue;
+        };
+        let wait = due.saturating_duration_since(Instant::now());
+        if wait > SPIN_WINDOW {
+            // Unparked early when a sleeper with an earlier deadline comes.
+            std::thread::park_timeout((wait - SPIN_WINDOW).min(POLL));
+        } else {
+            std::hint::spin_loop();
         }
     }
 }
@@ -295,5 +401,73 @@ mod tests {
         }
         assert_eq!(released.len(), 29, "arrivals at 10 ms .. 290 ms");
         assert_eq!(released[0], Duration::from_millis(10));
+    }
+
+    #[tokio::test]
+    async fn timer_sleepers_wake_at_their_deadlines_in_order() {
+        let start = Instant::now();
+        // No arrivals: the pacer serves its timer only.
+        let (pacer, _arrivals) = Pacer::start(
+            Schedule::new(ArrivalProcess::Constant, 1.0, 0),
+            start,
+            start,
+        )
+        .expect("pacer thread");
+        let timer = pacer.timer();
+        // The pacer first parks towards the far deadline; the nearer ones,
+        // registered later, must wake it.
+        let deadlines = [400, 100, 250, 30].map(|ms| start + Duration::from_millis(ms));
+        let woken = futures::future::join_all(deadlines.iter().map(|deadline| {
+            let timer = timer.clone();
+            async move {
+                timer.sleep_until(*deadline).await;
+                Instant::now()
+            }
+        }))
+        .await;
+        for (deadline, woken) in deadlines.iter().zip(&woken) {
+            assert!(woken >= deadline, "woken before its deadline");
+            assert!(
+                *woken - *deadline < Duration::from_millis(200),
+                "woken {:?} late",
+                *woken - *deadline
+            );
+        }
+        let past = Instant::now();
+        timer.sleep_until(past - Duration::from_secs(1)).await;
+        assert!(
+            past.elapsed() < Duration::from_millis(100),
+            "a past deadline waits"
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_the_pacer_ends_pending_sleeps() {
+        let start = Instant::now();
+        let (pacer, _arrivals) = Pacer::start(
+            Schedule::new(ArrivalProcess::Constant, 1.0, 0),
+            start,
+            start,
+        )
+        .expect("pacer thread");
+        let timer = pacer.timer();
+        let sleeping = tokio::spawn(async move {
+            timer
+                .sleep_until(Instant::now() + Duration::from_secs(3600))
+                .await;
+        });
+        let registered = async {
+            while pacer.shared.sleepers.lock().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), registered)
+            .await
+            .expect("the sleeper is queued");
+        pacer.stop();
+        tokio::time::timeout(Duration::from_secs(10), sleeping)
+            .await
+            .expect("the sleep ends when the pacer stops")
+            .unwrap();
     }
 }

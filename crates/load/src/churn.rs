@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::arrivals::{ArrivalProcess, Pacer, Schedule};
+use crate::arrivals::{ArrivalProcess, Pacer, Schedule, Timer};
 use crate::objects::Template;
 use crate::resource::Resource;
 use crate::watch_latency::DeleteLog;
@@ -94,6 +94,10 @@ impl Churn {
                 source,
             })?;
 
+        let timer = pacer.timer();
+        // Arrivals are short-lived tasks: they share one recorder, since a
+        // recorder of their own would cost each a fresh set of histograms.
+        let recorder = ctx.measurement.recorder();
         let mut tasks = JoinSet::new();
         let mut sequence = 0_u64;
         loop {
@@ -104,10 +108,11 @@ impl Churn {
                     let Some(intended) = arrival else { break };
                     sequence += 1;
                     let shared = Arc::clone(&shared);
-                    let recorder = ctx.measurement.recorder();
+                    let recorder = recorder.clone();
+                    let timer = timer.clone();
                     let stop = ctx.stop.clone();
                     tasks.spawn(async move {
-                        shared.lifecycle(sequence, intended, &recorder, &stop).await;
+                        shared.lifecycle(sequence, intended, &timer, &recorder, &stop).await;
                     });
                 }
             }
@@ -180,6 +185,7 @@ impl Shared {
         &self,
         sequence: u64,
         intended: Instant,
+        timer: &Timer,
         recorder: &Recorder,
         stop: &tokio_util::sync::CancellationToken,
     ) {
@@ -210,7 +216,7 @@ impl Shared {
 
         let delete_at = intended + self.lifetime;
         tokio::select! {
-            () = tokio::time::sleep_until(delete_at.into()) => {}
+            () = timer.sleep_until(delete_at) => {}
             // Objects still alive at the end go with the run's namespace.
             () = stop.cancelled() => return,
         }
