@@ -337,25 +337,35 @@ impl MemoryStore {
     }
 }
 
+/// Every call first spends a unit of the task's cooperative budget, as
+/// tokio's own resources do: the store answers without ever waiting, so a
+/// loop of calls (a namespace's content deleted object by object) would
+/// otherwise hold its worker until it ends, and starve the tasks it wakes,
+/// such as the watch caches consuming the events it writes.
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        tokio::task::consume_budget().await;
         Ok(self.inner.state.read().current(key))
     }
 
     async fn list(&self, request: ListRequest) -> Result<ListResponse> {
+        tokio::task::consume_budget().await;
         self.inner.state.read().list(&request)
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        tokio::task::consume_budget().await;
         self.write(|state| state.create(key, value))
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        tokio::task::consume_budget().await;
         self.write(|state| state.update(key, value, expected))
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        tokio::task::consume_budget().await;
         self.write(|state| state.delete(key, expected))
     }
 
