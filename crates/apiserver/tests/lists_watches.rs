@@ -623,3 +623,68 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+#[tokio::test]
+async fn deleting_a_full_namespace_keeps_watches_open() {
+    // A store watch buffer far smaller than the namespace's content: the
+    // server's watch cache must keep up with the cleanup's burst of
+    // deletions rather than overflow and close its watchers.
+    let store = std::sync::Arc::new(store::MemoryStore::new(store::MemoryStoreOptions {
+        watch_buffer: 300,
+        ..store::MemoryStoreOptions::default()
+    }));
+    let (server, client) = testkit::start_server(store, apiserver::ServerConfig::default()).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "burst"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "burst");
+    let count = 600;
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &configmap(&format!("cm-{i}"), json!({})),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("the configmaps are created");
+    let version = api
+        .list(&ListParams::default().limit(1))
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(290), &version)
+        .await
+        .unwrap()
+        .boxed();
+
+    namespaces
+        .delete("burst", &Default::default())
+        .await
+        .unwrap();
+    let mut deleted = std::collections::HashSet::new();
+    while deleted.len() < count {
+        match name_of(&next_event(&mut stream).await) {
+            ("DELETED", name) => {
+                deleted.insert(name);
+            }
+            ("BOOKMARK", _) => {}
+            other => panic!("unexpected event during the cleanup: {other:?}"),
+        }
+    }
+    server.shutdown().await;
+}
