@@ -273,25 +273,33 @@ impl State {
             .collect())
     }
 
-    /// Compacts once the log is a quarter over the limit, so the cost of
-    /// compaction is spread over many writes.
+    /// Keeps the log at `history_limit` events: each write over the limit
+    /// moves the compaction point past the oldest event and forgets a few
+    /// compacted events, so the cost is a small constant per write rather
+    /// than a pause every so often under the write lock.
     fn trim_history(&mut self) {
-        let keep = self.history_limit;
-        if self.log.len() > keep.saturating_add(keep / 4) {
-            let oldest_kept = self.log[self.log.len() - keep].revision();
-            self.compact(oldest_kept);
+        let excess = self.log.len().saturating_sub(self.history_limit);
+        if excess > 0 {
+            let oldest_kept = self.log[excess].revision();
+            self.mark_compacted(oldest_kept);
         }
+        self.forget_compacted(TRIM_STEP);
     }
 
-    /// Forgets what reads at or after `revision` cannot see: log entries
-    /// before it, each key's versions superseded at it, and keys deleted by
-    /// then. Only keys written by dropped log entries can hold such versions.
-    fn compact(&mut self, revision: Revision) {
-        if revision <= self.compacted {
-            return;
-        }
-        self.compacted = revision;
-        let dropped = self.log.partition_point(|e| e.revision() < revision);
+    /// Makes reads and watches before `revision` answer `Compacted` from
+    /// now on; what they would have seen is forgotten in steps by
+    /// [`State::forget_compacted`].
+    fn mark_compacted(&mut self, revision: Revision) {
+        self.compacted = self.compacted.max(revision);
+    }
+
+    /// Forgets up to `max` log entries before the compaction point, with
+    /// what only they kept: each key's versions superseded by then, and
+    /// keys deleted by then. Returns whether such entries remain.
+    fn forget_compacted(&mut self, max: usize) -> bool {
+        let revision = self.compacted;
+        let before = self.log.partition_point(|e| e.revision() < revision);
+        let dropped = before.min(max);
         for event in self.log.drain(..dropped) {
             let Some(versions) = self.keys.get_mut(&event.kv.key) else {
                 continue;
@@ -305,8 +313,19 @@ impl State {
                 self.keys.remove(&event.kv.key);
             }
         }
+        before > dropped
     }
 }
+
+/// Compacted log entries forgotten per write, beyond the one each write
+/// over the history limit adds; enough to drain a compaction's leftovers
+/// over the following writes.
+const TRIM_STEP: usize = 16;
+
+/// Log entries forgotten per step of an explicit compaction: each step
+/// holds the write lock, so a large compaction is spread over many short
+/// ones, with other calls served in between.
+const COMPACTION_STEP: usize = 1_000;
 
 impl MemoryStore {
     /// An empty store. It needs no runtime; its first watch starts the
@@ -389,14 +408,23 @@ impl Store for MemoryStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut state = self.inner.state.write();
-        if revision > state.revision {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current: state.revision,
-            });
+        {
+            let mut state = self.inner.state.write();
+            if revision > state.revision {
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current: state.revision,
+                });
+            }
+            state.mark_compacted(revision);
         }
-        state.compact(revision);
+        loop {
+            let more = self.inner.state.write().forget_compacted(COMPACTION_STEP);
+            if !more {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         Ok(())
     }
 
@@ -428,7 +456,11 @@ mod tests {
         let at = state.revision;
         state.update("/z", v("z2"), z.mod_revision).unwrap();
 
-        state.compact(at);
+        state.mark_compacted(at);
+        assert!(
+            !state.forget_compacted(usize::MAX),
+            "everything compacted is forgotten"
+        );
 
         assert_eq!(
             state.keys["/x"].len(),
@@ -457,18 +489,44 @@ mod tests {
     }
 
     #[test]
-    fn history_limit_compacts_in_amortized_steps() {
+    fn the_history_limit_is_kept_with_every_write() {
         let mut state = State::new(8);
         let mut kv = state.create("/x", v("0")).unwrap();
-        for i in 1..10 {
+        for i in 1..8 {
             kv = state
                 .update("/x", Bytes::from(i.to_string()), kv.mod_revision)
                 .unwrap();
         }
-        assert_eq!(state.compacted, 0, "10 events fit in 8 + 8/4");
-        state.update("/x", v("last"), kv.mod_revision).unwrap();
-        assert_eq!(state.log.len(), 8);
-        assert_eq!(state.compacted, 4);
-        assert_eq!(state.keys["/x"].len(), 8);
+        assert_eq!(state.compacted, 0, "8 events fit in the limit");
+        for i in 8..20 {
+            kv = state
+                .update("/x", Bytes::from(i.to_string()), kv.mod_revision)
+                .unwrap();
+            assert_eq!(state.log.len(), 8, "the log stays at the limit");
+            assert_eq!(state.compacted, kv.mod_revision - 7);
+            assert_eq!(state.keys["/x"].len(), 8, "one version per kept event");
+        }
+    }
+
+    #[test]
+    fn a_compaction_is_forgotten_in_steps() {
+        let mut state = State::new(1_000);
+        for i in 0..100 {
+            state.create(&format!("/k{i}"), v("1")).unwrap();
+        }
+        state.mark_compacted(91);
+        assert!(state.forget_compacted(40), "40 of 90 forgotten");
+        assert_eq!(state.log.len(), 60);
+        let old = state.list(&ListRequest {
+            revision: 50,
+            ..Default::default()
+        });
+        assert!(
+            matches!(old, Err(StoreError::Compacted { .. })),
+            "a read before the compaction point is refused at once: {old:?}"
+        );
+        assert!(!state.forget_compacted(100), "the rest forgotten");
+        assert_eq!(state.log.front().map(Event::revision), Some(91));
+        assert_eq!(state.keys.len(), 100, "live keys are kept");
     }
 }
