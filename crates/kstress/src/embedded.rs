@@ -51,8 +51,18 @@ impl From<Runtime> for RuntimeKind {
 /// work: the two meet only over loopback HTTPS, as they would across
 /// machines.
 pub struct Cluster {
-    runtime: tokio::runtime::Runtime,
-    parts: Parts,
+    /// Taken by [`Cluster::stop`]; a cluster dropped without it (an error
+    /// return) abandons its tasks without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
+    parts: Option<Parts>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// What runs on the cluster's runtime.
@@ -89,7 +99,10 @@ impl Cluster {
             )),
         };
         match parts {
-            Ok(parts) => Ok(Cluster { runtime, parts }),
+            Ok(parts) => Ok(Cluster {
+                runtime: Some(runtime),
+                parts: Some(parts),
+            }),
             Err(err) => {
                 shut_down(runtime).await;
                 Err(err)
@@ -97,20 +110,30 @@ impl Cluster {
         }
     }
 
+    fn server(&self) -> &Server {
+        &self
+            .parts
+            .as_ref()
+            .expect("a cluster has its parts until it stops")
+            .server
+    }
+
     /// The API server's URL.
     pub fn url(&self) -> String {
-        self.parts.server.url()
+        self.server().url()
     }
 
     /// The API server's kubeconfig (CA, URL and token).
     pub fn kubeconfig(&self) -> String {
-        self.parts.server.kubeconfig()
+        self.server().kubeconfig()
     }
 
     /// Stops the nodes, the control plane and the server, in that order,
     /// then the cluster's runtime.
-    pub async fn stop(self) {
-        let Cluster { runtime, parts } = self;
+    pub async fn stop(mut self) {
+        let (Some(runtime), Some(parts)) = (self.runtime.take(), self.parts.take()) else {
+            return;
+        };
         if let Err(err) = runtime.spawn(parts.stop()).await {
             tracing::warn!(%err, "the embedded cluster did not stop cleanly");
         }

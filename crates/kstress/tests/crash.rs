@@ -4,7 +4,8 @@
 //! with SIGKILL at a random moment; after the restart every acknowledged
 //! write must be there with its latest acknowledged value. Only the one
 //! write in flight at the kill may have gone either way. Store flags that
-//! cannot work are refused at start with a message naming the flag.
+//! cannot work are refused at start with a message naming the flag, and a
+//! server that cannot write its kubeconfig stops with a one-line error.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
@@ -222,14 +223,15 @@ async fn acknowledged_writes_survive_sigkill_of_the_etcd_backed_server_and_of_et
     serve.kill().await;
 }
 
-/// Runs `kstress serve` with store flags that must be refused, checks that
-/// it fails, and returns what it printed on stderr.
-async fn refused_serve(dir: &Path, store_args: &[String]) -> String {
+/// Runs `kstress serve` with flags that must be refused, writing its
+/// kubeconfig to `kubeconfig`; checks that it fails without a panic, and
+/// returns what it printed on stderr.
+async fn refused_serve_writing(kubeconfig: &Path, store_args: &[String]) -> String {
     let output = tokio::time::timeout(
         WAIT,
         Command::new(KSTRESS)
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
-            .arg(dir.join("kubeconfig"))
+            .arg(kubeconfig)
             .args(store_args)
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -242,7 +244,24 @@ async fn refused_serve(dir: &Path, store_args: &[String]) -> String {
         !output.status.success(),
         "kstress serve must refuse to start"
     );
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// [`refused_serve_writing`] with the kubeconfig in `dir`.
+async fn refused_serve(dir: &Path, store_args: &[String]) -> String {
+    refused_serve_writing(&dir.join("kubeconfig"), store_args).await
+}
+
+#[tokio::test]
+async fn an_unwritable_kubeconfig_stops_the_started_server_cleanly() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stderr = refused_serve_writing(&dir.path().join("missing").join("kubeconfig"), &[]).await;
+    assert!(
+        stderr.contains("cannot write the kubeconfig") && stderr.contains("missing"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
