@@ -11,46 +11,36 @@
 //! know a setting ignore or refuse it, and the thread runs as before.
 
 /// The time slice asked for: the shortest the kernel accepts.
-#[cfg(target_os = "linux")]
 const SLICE_NS: u64 = 100_000;
 
 /// Linux's default timer slack. New threads inherit their creator's slack,
 /// so restoring it means setting this value, not asking for the default.
-#[cfg(target_os = "linux")]
 const DEFAULT_SLACK_NS: u64 = 50_000;
 
 /// Applies both hints to the calling thread, and so to the threads it
 /// creates from now on. A failure leaves the thread's scheduling as it was
 /// and is reported for logging; it is never fatal.
 pub fn favour_wakeups() -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        set(1, SLICE_NS)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Ok(())
-    }
+    set(1, SLICE_NS)
 }
 
 /// Gives the calling thread the kernel's default timer slack and time
 /// slice again: for threads created by a favoured one that must compete
 /// normally, such as an embedded server's.
 pub fn restore_defaults() -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        set(DEFAULT_SLACK_NS, 0)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Ok(())
-    }
+    set(DEFAULT_SLACK_NS, 0)
 }
 
 #[cfg(target_os = "linux")]
 fn set(slack_ns: u64, slice_ns: u64) -> std::io::Result<()> {
     rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(slack_ns))?;
     set_slice(slice_ns)
+}
+
+/// Elsewhere there is nothing to ask for.
+#[cfg(not(target_os = "linux"))]
+fn set(_slack_ns: u64, _slice_ns: u64) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Sets the calling thread's time slice (0: the default), keeping its
