@@ -30,13 +30,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType,
-    GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
+use etcdpb::etcdserverpb::{
+    self as pb, CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest,
+    RequestOp, ResponseHeader, TxnRequest, TxnResponse, WatchCreateRequest, WatchProgressRequest,
+    WatchRequest, WatchResponse, compare, request_op, response_op, watch_request,
 };
+use etcdpb::{KvClient, WatchClient};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::{
     Event, EventKind, KeyValue, ListRequest, ListResponse, Result, Revision, Store, StoreError,
@@ -76,7 +79,8 @@ impl Default for EtcdStoreOptions {
 /// The etcd [`Store`]. Cloning shares the connection.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    kv: KvClient<Channel>,
+    watcher: WatchClient<Channel>,
     options: Arc<EtcdStoreOptions>,
     /// The compaction point last found: compaction only moves forward, so
     /// the next search starts here.
@@ -84,40 +88,43 @@ pub struct EtcdStore {
 }
 
 fn unavailable_or_timeout(message: String) -> StoreError {
-    if message.contains("timed out") || message.contains("deadline") {
+    if message.contains("timed out")
+        || message.contains("deadline")
+        || message.contains("Timeout expired")
+    {
         StoreError::Timeout(message)
     } else {
         StoreError::Unavailable(message)
     }
 }
 
-/// Maps a client error to the store's: anything about the connection is
-/// `Unavailable`, deadlines are `Timeout`.
-fn store_error(err: etcd_client::Error) -> StoreError {
-    use etcd_client::Error as E;
+/// Maps a gRPC status to the store's errors: anything about the
+/// connection is `Unavailable`, deadlines are `Timeout` (the channel's
+/// request timeout surfaces as a cancelled call).
+fn store_error(status: tonic::Status) -> StoreError {
     use tonic::Code;
-    match err {
-        E::GRpcStatus(status) => match status.code() {
-            Code::DeadlineExceeded => StoreError::Timeout(format!("etcd: {}", status.message())),
-            Code::Unavailable | Code::Cancelled | Code::Unknown | Code::Aborted => {
-                unavailable_or_timeout(format!("etcd: {}", status.message()))
-            }
-            _ => StoreError::Internal(format!("etcd: {}", status.message())),
-        },
-        E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::EndpointError(_) => {
-            unavailable_or_timeout(format!("etcd: {err}"))
+    let message = format!("etcd: {}", status.message());
+    match status.code() {
+        Code::DeadlineExceeded => StoreError::Timeout(message),
+        Code::Unavailable | Code::Cancelled | Code::Unknown | Code::Aborted => {
+            unavailable_or_timeout(message)
         }
-        other => StoreError::Internal(format!("etcd: {other}")),
+        _ => StoreError::Internal(message),
     }
 }
 
-fn is_compacted(err: &etcd_client::Error) -> bool {
-    err.to_string()
+/// etcd answers a read or compaction at a compacted revision with
+/// OUT_OF_RANGE "etcdserver: mvcc: required revision has been compacted".
+fn is_compacted(status: &tonic::Status) -> bool {
+    status
+        .message()
         .contains("required revision has been compacted")
 }
 
-fn is_future(err: &etcd_client::Error) -> bool {
-    err.to_string()
+/// And one at a revision it has not reached with "... is a future revision".
+fn is_future(status: &tonic::Status) -> bool {
+    status
+        .message()
         .contains("required revision is a future revision")
 }
 
@@ -139,28 +146,73 @@ fn non_empty(key: Vec<u8>) -> Vec<u8> {
     if key.is_empty() { vec![0] } else { key }
 }
 
-fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Result<Revision> {
+fn header_revision(header: Option<&ResponseHeader>) -> Result<Revision> {
     header
-        .map(|h| h.revision())
+        .map(|h| h.revision)
         .ok_or_else(|| StoreError::Internal("etcd: response without a header".into()))
+}
+
+/// The endpoint of a client URL; a bare `host:port` means plain HTTP, as
+/// etcdctl reads it.
+fn endpoint(url: &str, options: &EtcdStoreOptions) -> Result<Endpoint> {
+    let url = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|err| StoreError::Unavailable(format!("invalid etcd URL {url:?}: {err}")))?;
+    Ok(endpoint
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true))
+}
+
+/// A comparison of one key's `target` revision with `value`.
+fn compare(key: &[u8], result: compare::CompareResult, target: compare::TargetUnion) -> Compare {
+    let target_kind = match target {
+        compare::TargetUnion::Version(_) => compare::CompareTarget::Version,
+        compare::TargetUnion::CreateRevision(_) => compare::CompareTarget::Create,
+        compare::TargetUnion::ModRevision(_) => compare::CompareTarget::Mod,
+        compare::TargetUnion::Value(_) => compare::CompareTarget::Value,
+    };
+    Compare {
+        result: result as i32,
+        target: target_kind as i32,
+        key: key.to_vec(),
+        target_union: Some(target),
+    }
+}
+
+fn op(request: request_op::Request) -> RequestOp {
+    RequestOp {
+        request: Some(request),
+    }
 }
 
 impl EtcdStore {
     /// Connects to etcd and checks that it answers, so that a wrong or dead
     /// endpoint is an error at start rather than at the first request.
+    /// Several endpoints share the requests; one that fails is retried by
+    /// the channel while the others serve.
     pub async fn connect(options: EtcdStoreOptions) -> Result<EtcdStore> {
         let endpoints = options.endpoints.join(",");
-        let connect = ConnectOptions::new()
-            .with_connect_timeout(options.connect_timeout)
-            .with_timeout(options.request_timeout)
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-        let client = Client::connect(&options.endpoints, Some(connect))
-            .await
-            .map_err(|err| {
-                StoreError::Unavailable(format!("cannot connect to etcd at {endpoints}: {err}"))
-            })?;
+        if options.endpoints.is_empty() {
+            return Err(StoreError::Unavailable("no etcd endpoint given".into()));
+        }
+        let channel = Channel::balance_list(
+            options
+                .endpoints
+                .iter()
+                .map(|url| endpoint(url, &options))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter(),
+        );
         let store = EtcdStore {
-            client,
+            kv: KvClient::new(channel.clone()),
+            watcher: WatchClient::new(channel),
             options: Arc::new(options),
             compacted: Arc::new(AtomicI64::new(0)),
         };
@@ -184,61 +236,84 @@ impl EtcdStore {
         self.full_key("/")
     }
 
-    fn to_kv(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-        let key = kv
-            .key_str()
+    fn to_kv(&self, kv: pb::KeyValue) -> Result<KeyValue> {
+        let key = std::str::from_utf8(&kv.key)
             .ok()
             .and_then(|k| k.strip_prefix(self.options.prefix.as_str()))
-            .ok_or_else(|| StoreError::Internal(format!("etcd: foreign key {:?}", kv.key())))?;
+            .ok_or_else(|| StoreError::Internal(format!("etcd: foreign key {:?}", kv.key)))?;
         Ok(KeyValue {
             key: key.to_owned(),
-            value: Bytes::copy_from_slice(kv.value()),
-            create_revision: kv.create_revision(),
-            mod_revision: kv.mod_revision(),
+            value: Bytes::from(kv.value),
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
         })
+    }
+
+    async fn range(
+        &self,
+        request: RangeRequest,
+    ) -> std::result::Result<pb::RangeResponse, tonic::Status> {
+        self.kv
+            .clone()
+            .range(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// A count-only read of the probe key, at `revision` (0: the newest).
+    fn probe(&self, revision: Revision) -> RangeRequest {
+        RangeRequest {
+            key: self.probe_key(),
+            revision,
+            count_only: true,
+            ..RangeRequest::default()
+        }
     }
 
     /// Whether a read at `revision` is still possible; a revision not
     /// written yet is not compacted either.
     async fn readable_at(&self, revision: Revision) -> Result<bool> {
-        let options = GetOptions::new().with_revision(revision).with_count_only();
-        match self
-            .client
-            .kv_client()
-            .get(self.probe_key(), Some(options))
-            .await
-        {
+        match self.range(self.probe(revision)).await {
             Ok(_) => Ok(true),
-            Err(err) if is_future(&err) => Ok(true),
-            Err(err) if is_compacted(&err) => Ok(false),
-            Err(err) => Err(store_error(err)),
-        }
-    }
-
-    /// The read-back of a transaction whose comparison failed: the key as
-    /// it is now, if it exists.
-    fn read_back(&self, response: &etcd_client::TxnResponse) -> Result<Option<KeyValue>> {
-        match response.op_responses().first() {
-            Some(TxnOpResponse::Get(get)) => get.kvs().first().map(|kv| self.to_kv(kv)).transpose(),
-            _ => Err(StoreError::Internal(
-                "etcd: failed transaction without its read-back".into(),
-            )),
+            Err(status) if is_future(&status) => Ok(true),
+            Err(status) if is_compacted(&status) => Ok(false),
+            Err(status) => Err(store_error(status)),
         }
     }
 
     /// Runs a guarded write: `then` when `compare` holds, otherwise a read of
-    /// the key.
-    async fn guarded(
-        &self,
-        key: &[u8],
-        compare: Compare,
-        then: TxnOp,
-    ) -> Result<etcd_client::TxnResponse> {
-        let txn = Txn::new()
-            .when([compare])
-            .and_then([then])
-            .or_else([TxnOp::get(key.to_vec(), None)]);
-        self.client.kv_client().txn(txn).await.map_err(store_error)
+    /// the key, whose result [`EtcdStore::read_back`] returns.
+    async fn guarded(&self, key: &[u8], compare: Compare, then: RequestOp) -> Result<TxnResponse> {
+        let txn = TxnRequest {
+            compare: vec![compare],
+            success: vec![then],
+            failure: vec![op(request_op::Request::RequestRange(RangeRequest {
+                key: key.to_vec(),
+                ..RangeRequest::default()
+            }))],
+        };
+        self.kv
+            .clone()
+            .txn(txn)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(store_error)
+    }
+
+    /// The read-back of a transaction whose comparison failed: the key as
+    /// it is now, if it exists.
+    fn read_back(&self, response: TxnResponse) -> Result<Option<KeyValue>> {
+        match first_response(response) {
+            Some(response_op::Response::ResponseRange(range)) => range
+                .kvs
+                .into_iter()
+                .next()
+                .map(|kv| self.to_kv(kv))
+                .transpose(),
+            _ => Err(StoreError::Internal(
+                "etcd: failed transaction without its read-back".into(),
+            )),
+        }
     }
 
     fn conflict_or_missing(
@@ -260,16 +335,30 @@ impl EtcdStore {
     }
 }
 
+fn first_response(response: TxnResponse) -> Option<response_op::Response> {
+    response
+        .responses
+        .into_iter()
+        .next()
+        .and_then(|op| op.response)
+}
+
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let response = self
-            .client
-            .kv_client()
-            .get(self.full_key(key), None)
+            .range(RangeRequest {
+                key: self.full_key(key),
+                ..RangeRequest::default()
+            })
             .await
             .map_err(store_error)?;
-        response.kvs().first().map(|kv| self.to_kv(kv)).transpose()
+        response
+            .kvs
+            .into_iter()
+            .next()
+            .map(|kv| self.to_kv(kv))
+            .transpose()
     }
 
     async fn list(&self, request: ListRequest) -> Result<ListResponse> {
@@ -282,39 +371,40 @@ impl Store for EtcdStore {
             }
             _ => non_empty(prefix.clone()),
         };
-        let mut options = GetOptions::new().with_range(range_end(&prefix));
-        if request.revision > 0 {
-            options = options.with_revision(request.revision);
-        }
-        if request.limit > 0 {
-            options = options.with_limit(request.limit as i64);
-        }
-        let response = match self.client.kv_client().get(start, Some(options)).await {
+        let range = RangeRequest {
+            key: start,
+            range_end: range_end(&prefix),
+            revision: request.revision.max(0),
+            limit: i64::try_from(request.limit).unwrap_or(i64::MAX),
+            ..RangeRequest::default()
+        };
+        let response = match self.range(range).await {
             Ok(response) => response,
-            Err(err) if is_compacted(&err) => {
+            Err(status) if is_compacted(&status) => {
                 return Err(StoreError::Compacted {
                     requested: request.revision,
                     compacted: self.compacted_revision().await?,
                 });
             }
-            Err(err) if is_future(&err) => {
+            Err(status) if is_future(&status) => {
                 return Err(StoreError::FutureRevision {
                     requested: request.revision,
                     current: self.current_revision().await?,
                 });
             }
-            Err(err) => return Err(store_error(err)),
+            Err(status) => return Err(store_error(status)),
         };
-        let kvs = response
-            .kvs()
-            .iter()
-            .map(|kv| self.to_kv(kv))
-            .collect::<Result<Vec<_>>>()?;
         let revision = match request.revision {
-            0 => header_revision(response.header())?,
+            0 => header_revision(response.header.as_ref())?,
             r => r,
         };
-        let remaining = (response.count().max(0) as u64).saturating_sub(kvs.len() as u64);
+        let count = response.count;
+        let kvs = response
+            .kvs
+            .into_iter()
+            .map(|kv| self.to_kv(kv))
+            .collect::<Result<Vec<_>>>()?;
+        let remaining = (count.max(0) as u64).saturating_sub(kvs.len() as u64);
         Ok(ListResponse {
             kvs,
             revision,
@@ -327,16 +417,24 @@ impl Store for EtcdStore {
         let response = self
             .guarded(
                 &full,
-                Compare::create_revision(full.clone(), CompareOp::Equal, 0),
-                TxnOp::put(full.clone(), value.to_vec(), None),
+                compare(
+                    &full,
+                    compare::CompareResult::Equal,
+                    compare::TargetUnion::CreateRevision(0),
+                ),
+                op(request_op::Request::RequestPut(PutRequest {
+                    key: full.clone(),
+                    value: value.to_vec(),
+                    ..PutRequest::default()
+                })),
             )
             .await?;
-        if !response.succeeded() {
+        if !response.succeeded {
             return Err(StoreError::AlreadyExists {
                 key: key.to_owned(),
             });
         }
-        let revision = header_revision(response.header())?;
+        let revision = header_revision(response.header.as_ref())?;
         Ok(KeyValue {
             key: key.to_owned(),
             value,
@@ -350,20 +448,28 @@ impl Store for EtcdStore {
         let response = self
             .guarded(
                 &full,
-                Compare::mod_revision(full.clone(), CompareOp::Equal, expected),
-                TxnOp::put(
-                    full.clone(),
-                    value.to_vec(),
-                    Some(PutOptions::new().with_prev_key()),
+                compare(
+                    &full,
+                    compare::CompareResult::Equal,
+                    compare::TargetUnion::ModRevision(expected),
                 ),
+                op(request_op::Request::RequestPut(PutRequest {
+                    key: full.clone(),
+                    value: value.to_vec(),
+                    prev_kv: true,
+                    ..PutRequest::default()
+                })),
             )
             .await?;
-        if !response.succeeded() {
-            let current = self.read_back(&response)?;
+        if !response.succeeded {
+            let current = self.read_back(response)?;
             return Err(self.conflict_or_missing(key, Some(expected), current));
         }
-        let prev = match response.op_responses().first() {
-            Some(TxnOpResponse::Put(put)) => put.prev_key().map(|kv| self.to_kv(kv)).transpose()?,
+        let revision = header_revision(response.header.as_ref())?;
+        let prev = match first_response(response) {
+            Some(response_op::Response::ResponsePut(put)) => {
+                put.prev_kv.map(|kv| self.to_kv(kv)).transpose()?
+            }
             _ => None,
         };
         let prev = prev.ok_or_else(|| {
@@ -375,26 +481,42 @@ impl Store for EtcdStore {
             key: key.to_owned(),
             value,
             create_revision: prev.create_revision,
-            mod_revision: header_revision(response.header())?,
+            mod_revision: revision,
         })
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
         let full = self.full_key(key);
-        let compare = match expected {
-            Some(expected) => Compare::mod_revision(full.clone(), CompareOp::Equal, expected),
-            None => Compare::create_revision(full.clone(), CompareOp::Greater, 0),
+        let guard = match expected {
+            Some(expected) => compare(
+                &full,
+                compare::CompareResult::Equal,
+                compare::TargetUnion::ModRevision(expected),
+            ),
+            None => compare(
+                &full,
+                compare::CompareResult::Greater,
+                compare::TargetUnion::CreateRevision(0),
+            ),
         };
-        let delete = TxnOp::delete(full.clone(), Some(DeleteOptions::new().with_prev_key()));
-        let response = self.guarded(&full, compare, delete).await?;
-        if !response.succeeded() {
-            let current = self.read_back(&response)?;
+        let delete = op(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key: full.clone(),
+                prev_kv: true,
+                ..DeleteRangeRequest::default()
+            },
+        ));
+        let response = self.guarded(&full, guard, delete).await?;
+        if !response.succeeded {
+            let current = self.read_back(response)?;
             return Err(self.conflict_or_missing(key, expected, current));
         }
-        let prev = match response.op_responses().first() {
-            Some(TxnOpResponse::Delete(deleted)) => deleted
-                .prev_kvs()
-                .first()
+        let revision = header_revision(response.header.as_ref())?;
+        let prev = match first_response(response) {
+            Some(response_op::Response::ResponseDeleteRange(deleted)) => deleted
+                .prev_kvs
+                .into_iter()
+                .next()
                 .map(|kv| self.to_kv(kv))
                 .transpose()?,
             _ => None,
@@ -403,7 +525,7 @@ impl Store for EtcdStore {
             key: key.to_owned(),
         })?;
         Ok(KeyValue {
-            mod_revision: header_revision(response.header())?,
+            mod_revision: revision,
             ..prev
         })
     }
@@ -419,32 +541,38 @@ impl Store for EtcdStore {
             });
         }
         let full = self.full_key(prefix);
-        let mut options = WatchOptions::new()
-            .with_range(range_end(&full))
-            .with_prev_key()
-            .with_progress_notify();
-        if after > 0 {
-            options = options.with_start_revision(after + 1);
-        }
-        let stream = self
-            .client
-            .watch_client()
-            .watch(non_empty(full), Some(options))
+        let create = WatchCreateRequest {
+            range_end: range_end(&full),
+            key: non_empty(full),
+            start_revision: if after > 0 { after + 1 } else { 0 },
+            progress_notify: true,
+            prev_kv: true,
+            ..WatchCreateRequest::default()
+        };
+        // The request side of the stream: the creation first, then the
+        // progress requests of `forward_watch`.
+        let (requests, requests_rx) = mpsc::channel(4);
+        requests
+            .send(WatchRequest {
+                request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
+            })
             .await
-            .map_err(store_error)?;
+            .map_err(|_| StoreError::Internal("etcd: watch request stream closed".into()))?;
+        let responses = self
+            .watcher
+            .clone()
+            .watch(ReceiverStream::new(requests_rx))
+            .await
+            .map_err(store_error)?
+            .into_inner();
         let (tx, rx) = mpsc::channel(self.options.watch_buffer.max(1));
-        tokio::spawn(forward_watch(self.clone(), stream, after, tx));
+        tokio::spawn(forward_watch(self.clone(), requests, responses, after, tx));
         Ok(Box::pin(ReceiverStream::new(rx)))
     }
 
     async fn current_revision(&self) -> Result<Revision> {
-        let response = self
-            .client
-            .kv_client()
-            .get(self.probe_key(), Some(GetOptions::new().with_count_only()))
-            .await
-            .map_err(store_error)?;
-        header_revision(response.header())
+        let response = self.range(self.probe(0)).await.map_err(store_error)?;
+        header_revision(response.header.as_ref())
     }
 
     async fn compacted_revision(&self) -> Result<Revision> {
@@ -467,23 +595,21 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let options = CompactionOptions::new().with_physical();
-        match self
-            .client
-            .kv_client()
-            .compact(revision, Some(options))
-            .await
-        {
+        let request = CompactionRequest {
+            revision,
+            physical: true,
+        };
+        match self.kv.clone().compact(request).await {
             Ok(_) => {
                 self.compacted.fetch_max(revision, Ordering::AcqRel);
                 Ok(())
             }
-            Err(err) if is_compacted(&err) => Ok(()),
-            Err(err) if is_future(&err) => Err(StoreError::FutureRevision {
+            Err(status) if is_compacted(&status) => Ok(()),
+            Err(status) if is_future(&status) => Err(StoreError::FutureRevision {
                 requested: revision,
                 current: self.current_revision().await?,
             }),
-            Err(err) => Err(store_error(err)),
+            Err(status) => Err(store_error(status)),
         }
     }
 
@@ -494,12 +620,12 @@ impl Store for EtcdStore {
 
 /// Turns one etcd watch response into a batch; `None` for a response that
 /// carries nothing for the watcher (the creation acknowledgement).
-fn to_batch(store: &EtcdStore, response: &WatchResponse) -> Result<Option<WatchBatch>> {
-    if response.canceled() {
-        return Err(match response.compact_revision() {
+fn to_batch(store: &EtcdStore, response: WatchResponse) -> Result<Option<WatchBatch>> {
+    if response.canceled {
+        return Err(match response.compact_revision {
             0 => StoreError::Unavailable(format!(
                 "etcd cancelled the watch: {}",
-                response.cancel_reason()
+                response.cancel_reason
             )),
             compacted => StoreError::Compacted {
                 requested: compacted - 1,
@@ -507,14 +633,16 @@ fn to_batch(store: &EtcdStore, response: &WatchResponse) -> Result<Option<WatchB
             },
         });
     }
-    let mut events = Vec::with_capacity(response.events().len());
-    for event in response.events() {
+    let header = response.header;
+    let mut events = Vec::with_capacity(response.events.len());
+    for event in response.events {
+        let kind = event.r#type();
         let kv = event
-            .kv()
+            .kv
             .ok_or_else(|| StoreError::Internal("etcd: watch event without a key".into()))?;
-        let prev = event.prev_kv().map(|p| store.to_kv(p)).transpose()?;
-        events.push(match event.event_type() {
-            EventType::Put => {
+        let prev = event.prev_kv.map(|p| store.to_kv(p)).transpose()?;
+        events.push(match kind {
+            pb::event::EventType::Put => {
                 let kv = store.to_kv(kv)?;
                 let created = kv.create_revision == kv.mod_revision;
                 Event {
@@ -527,7 +655,7 @@ fn to_batch(store: &EtcdStore, response: &WatchResponse) -> Result<Option<WatchB
                     prev: if created { None } else { prev },
                 }
             }
-            EventType::Delete => {
+            pb::event::EventType::Delete => {
                 let deleted = store.to_kv(kv)?;
                 Event {
                     kind: EventKind::Deleted,
@@ -545,8 +673,8 @@ fn to_batch(store: &EtcdStore, response: &WatchResponse) -> Result<Option<WatchB
     }
     let revision = match events.last() {
         Some(last) => last.revision(),
-        None if response.created() => return Ok(None),
-        None => header_revision(response.header())?,
+        None if response.created => return Ok(None),
+        None => header_revision(header.as_ref())?,
     };
     Ok(Some(WatchBatch { events, revision }))
 }
@@ -557,7 +685,8 @@ fn to_batch(store: &EtcdStore, response: &WatchResponse) -> Result<Option<WatchB
 /// answer a progress request with a mark ahead of the replay.
 async fn forward_watch(
     store: EtcdStore,
-    mut stream: etcd_client::WatchStream,
+    requests: mpsc::Sender<WatchRequest>,
+    mut responses: tonic::Streaming<WatchResponse>,
     after: Revision,
     tx: mpsc::Sender<Result<WatchBatch>>,
 ) {
@@ -568,24 +697,24 @@ async fn forward_watch(
     let mut caught_up = false;
     loop {
         tokio::select! {
-            message = stream.message() => {
+            message = responses.message() => {
                 let response = match message {
                     Ok(Some(response)) => response,
                     Ok(None) => {
                         let _ = tx.send(Err(StoreError::Unavailable("etcd ended the watch".into()))).await;
                         return;
                     }
-                    Err(err) => {
-                        let _ = tx.send(Err(store_error(err))).await;
+                    Err(status) => {
+                        let _ = tx.send(Err(store_error(status))).await;
                         return;
                     }
                 };
-                if response.created() {
-                    let created_at = response.header().map_or(0, |h| h.revision());
+                if response.created {
+                    let created_at = response.header.as_ref().map_or(0, |h| h.revision);
                     caught_up = after == 0 || after >= created_at;
                     catch_up = Some(created_at);
                 }
-                match to_batch(&store, &response) {
+                match to_batch(&store, response) {
                     Ok(Some(batch)) => {
                         // An empty batch is etcd's own progress notification,
                         // sent only to watchers that have caught up.
@@ -604,8 +733,11 @@ async fn forward_watch(
                 }
             }
             _ = ticker.tick(), if caught_up => {
-                if let Err(err) = stream.request_progress().await {
-                    let _ = tx.send(Err(store_error(err))).await;
+                let progress = WatchRequest {
+                    request_union: Some(watch_request::RequestUnion::ProgressRequest(WatchProgressRequest {})),
+                };
+                if requests.send(progress).await.is_err() {
+                    let _ = tx.send(Err(StoreError::Unavailable("etcd ended the watch".into()))).await;
                     return;
                 }
             }
