@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use store::{KeyValue, ListRequest, Revision, Store, StoreError};
 
 use crate::error::{ApiError, Subject};
+use crate::kinds::Lifecycle;
 use crate::query::{DeleteOptions, ListOptions, ReadAt};
-use crate::registry::{Behavior, Registry, ResourceDef};
+use crate::registry::{Registry, ResourceDef};
 use crate::strategy::{self, WriteScope};
 use crate::watchcache::{CacheOptions, CachedObject, WatchCache};
 use crate::{convert, crd};
@@ -318,9 +319,7 @@ impl Api {
         for _ in 0..3 {
             strategy::prepare_create(def, &mut obj, namespace);
             convert::to_storage(def, &mut obj);
-            if def.behavior == Behavior::CustomResourceDefinition {
-                crd::prepare(&mut obj);
-            }
+            def.rules.derive(&mut obj);
             strategy::validate(def, &obj)?;
             let name = strategy::name_of(&obj).to_string();
             self.check_namespace(def, namespace, &name).await?;
@@ -333,7 +332,7 @@ impl Api {
                 Ok(kv) => {
                     let object = Arc::new(CachedObject::from_value(key, kv.mod_revision, &mut obj));
                     self.cache(def).written(&object);
-                    if def.behavior == Behavior::CustomResourceDefinition {
+                    if def.rules.lifecycle() == Lifecycle::ResourceDefinition {
                         crd::register(&self.registry, &object.value);
                     }
                     return Ok(object);
@@ -418,13 +417,13 @@ impl Api {
         scope: WriteScope,
         dry_run: bool,
     ) -> Result<Written, ApiError> {
-        let meta = match (patch_type, def.behavior) {
-            (PatchType::StrategicMergePatch, Behavior::CustomResource) => {
+        let meta = match patch_type {
+            PatchType::StrategicMergePatch if !def.rules.strategic_merge() => {
                 return Err(ApiError::unsupported_media_type(
                     "application/strategic-merge-patch+json",
                 ));
             }
-            (PatchType::StrategicMergePatch, _) => {
+            PatchType::StrategicMergePatch => {
                 apimachinery::patch::PatchMeta::for_kind(&def.group, &def.version, &def.kind)
             }
             _ => None,
@@ -487,9 +486,7 @@ impl Api {
     ) -> Result<Written, ApiError> {
         let subject = Subject::new(&def.group, &def.plural, strategy::name_of(&old.value));
         strategy::prepare_update(def, &mut obj, &old.value, scope);
-        if def.behavior == Behavior::CustomResourceDefinition {
-            crd::prepare(&mut obj);
-        }
+        def.rules.derive(&mut obj);
         strategy::validate(def, &obj)?;
         if dry_run || unchanged(&mut obj, old) {
             let mut value = if dry_run { obj } else { old.value.clone() };
@@ -514,7 +511,8 @@ impl Api {
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_i64)
             .is_none_or(|g| g == 0);
-        if deleting && no_finalizers && grace_over && def.behavior != Behavior::Namespace {
+        if deleting && no_finalizers && grace_over && def.rules.lifecycle() != Lifecycle::Namespace
+        {
             return match self.store.delete(key, Some(old.revision)).await {
                 Ok(kv) => Ok(Written {
                     object: Arc::new(CachedObject::from_value(
@@ -538,7 +536,7 @@ impl Api {
                     &mut obj,
                 ));
                 self.cache(def).written(&object);
-                if def.behavior == Behavior::CustomResourceDefinition {
+                if def.rules.lifecycle() == Lifecycle::ResourceDefinition {
                     crd::register(&self.registry, &object.value);
                 }
                 Ok(Written {
@@ -629,10 +627,12 @@ impl Api {
         if opts.dry_run {
             return Ok(old);
         }
-        if def.behavior == Behavior::CustomResourceDefinition {
+        if def.rules.lifecycle() == Lifecycle::ResourceDefinition {
             return crd::delete(self, def, &key, &old).await;
         }
-        let grace = self.grace_period(def, &old.value, opts);
+        let grace = def
+            .rules
+            .grace_period(&old.value, opts.grace_period_seconds);
         let mut finalizers: Vec<String> = old
             .value
             .pointer("/metadata/finalizers")
@@ -654,7 +654,8 @@ impl Api {
         {
             finalizers.push(f.to_string());
         }
-        let pending = grace > 0 || !finalizers.is_empty() || def.behavior == Behavior::Namespace;
+        let pending =
+            grace > 0 || !finalizers.is_empty() || def.rules.lifecycle() == Lifecycle::Namespace;
         if !pending {
             return match self.store.delete(&key, Some(current.mod_revision)).await {
                 Ok(kv) => {
@@ -677,37 +678,6 @@ impl Api {
             })
             .await?;
         Ok(written.object)
-    }
-
-    /// Seconds until a pod is removed: only pods bound to a node and not yet
-    /// finished wait for their kubelet.
-    fn grace_period(&self, def: &ResourceDef, obj: &Value, opts: &DeleteOptions) -> i64 {
-        if def.behavior != Behavior::Pod {
-            return 0;
-        }
-        let bound = obj
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty());
-        let finished = matches!(
-            obj.pointer("/status/phase").and_then(Value::as_str),
-            Some("Succeeded" | "Failed")
-        );
-        if !bound || finished {
-            return 0;
-        }
-        let requested = opts.grace_period_seconds.or_else(|| {
-            obj.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        });
-        let requested = requested.unwrap_or(30).max(0);
-        match obj
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-        {
-            Some(existing) => requested.min(existing),
-            None => requested,
-        }
     }
 
     /// DELETE on a collection: deletes every matching object.
@@ -796,7 +766,7 @@ fn mark_deleting(def: &ResourceDef, obj: &mut Value, grace: i64, finalizers: &[S
     if !finalizers.is_empty() {
         meta.insert("finalizers".into(), json!(finalizers));
     }
-    if def.behavior == Behavior::Namespace {
+    if def.rules.lifecycle() == Lifecycle::Namespace {
         obj["status"] = json!({"phase": "Terminating"});
     }
 }

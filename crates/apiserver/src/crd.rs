@@ -12,7 +12,8 @@ use store::ListRequest;
 
 use crate::api::Api;
 use crate::error::{ApiError, FieldError, Subject};
-use crate::registry::{Behavior, PrinterColumn, Registry, ResourceDef, ScaleSpec};
+use crate::kinds::custom::CUSTOM_RESOURCE;
+use crate::registry::{PrinterColumn, Registry, ResourceDef, ScaleSelector, ScaleSpec};
 use crate::strategy::now_rfc3339;
 use crate::watchcache::CachedObject;
 
@@ -162,10 +163,10 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                     .and_then(Value::as_str)
                     .unwrap_or(".status.replicas")
                     .to_string(),
-                label_selector_path: s
-                    .get("labelSelectorPath")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                selector: match s.get("labelSelectorPath").and_then(Value::as_str) {
+                    Some(path) => ScaleSelector::Path(path.to_string()),
+                    None => ScaleSelector::None,
+                },
             });
             let printer_columns = v
                 .get("additionalPrinterColumns")
@@ -212,14 +213,19 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                 short_names: strings("/spec/names/shortNames"),
                 categories: strings("/spec/names/categories"),
                 namespaced: text("/spec/scope") == "Namespaced",
-                behavior: Behavior::CustomResource,
+                rules: &CUSTOM_RESOURCE,
                 storage_prefix: format!("/registry/{group}/{plural}/"),
                 status_subresource: v.pointer("/subresources/status").is_some(),
                 scale,
                 binding: false,
                 generation: true,
                 printer_columns,
-                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                // A version without a schema keeps whatever it is given.
+                schema: Some(
+                    v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or_else(
+                        || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                    ),
+                ),
             }
         })
         .collect()

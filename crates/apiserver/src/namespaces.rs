@@ -12,7 +12,7 @@ use store::ListRequest;
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::query::DeleteOptions;
-use crate::registry::{Behavior, ResourceDef};
+use crate::registry::ResourceDef;
 use crate::watchcache::{Delivery, WatchStart};
 
 /// How often namespaces still waiting for their content are revisited.
@@ -99,7 +99,7 @@ async fn finalize(api: &Api, ns_def: &ResourceDef, ns: &str) -> Result<bool, Api
     let mut remaining = false;
     let defs: Vec<Arc<ResourceDef>> = snapshot
         .all()
-        .filter(|d| d.namespaced && d.behavior != Behavior::EventV1)
+        .filter(|d| d.namespaced && !d.rules.is_view())
         .filter(|d| seen.insert(d.storage_prefix.clone()))
         .cloned()
         .collect();

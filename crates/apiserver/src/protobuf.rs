@@ -5,13 +5,12 @@
 //! clusterrole`, `create rolebinding`, `create clusterrolebinding`) send
 //! `application/vnd.kubernetes.protobuf`: the magic `k8s\0`, then a
 //! `runtime.Unknown` envelope whose `raw` field holds the object. The
-//! server stores JSON, so the kinds those commands send are decoded (with
-//! k8s-pb's generated types) into the JSON form; other kinds are refused
-//! with 415 so the client can tell what to send instead.
+//! server stores JSON, so each kind those commands send decodes its own
+//! message (k8s-pb's generated types) into the JSON form, with the helpers
+//! here; other kinds are refused with 415 so the client can tell what to
+//! send instead.
 
 use base64::Engine;
-use k8s_pb::api::core::v1 as core;
-use k8s_pb::api::rbac::v1 as rbac;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
@@ -24,93 +23,17 @@ pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 const MAGIC: &[u8] = b"k8s\0";
 
-/// Decodes a protobuf request body for `def` into its JSON form.
+/// Decodes a protobuf request body for `def` into its JSON form, through
+/// the kind's own decoder; kinds without one answer 415.
 pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
     let envelope = body.strip_prefix(MAGIC).ok_or_else(|| {
         ApiError::bad_request("protobuf body does not start with the Kubernetes magic number")
     })?;
     let unknown = Unknown::decode(envelope).map_err(|err| bad(&err))?;
     let raw = unknown.raw.unwrap_or_default();
-    let mut object = match (def.group.as_str(), def.kind.as_str()) {
-        ("", "Namespace") => {
-            let ns = core::Namespace::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            let mut obj = json!({"metadata": object_meta(ns.metadata.unwrap_or_default())});
-            if let Some(spec) = ns.spec.filter(|s| !s.finalizers.is_empty()) {
-                obj["spec"] = json!({"finalizers": spec.finalizers});
-            }
-            obj
-        }
-        ("", "ConfigMap") => {
-            let cm = core::ConfigMap::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            let mut obj = json!({"metadata": object_meta(cm.metadata.unwrap_or_default())});
-            if !cm.data.is_empty() {
-                obj["data"] = json!(cm.data);
-            }
-            if !cm.binary_data.is_empty() {
-                obj["binaryData"] = base64_map(cm.binary_data);
-            }
-            if let Some(immutable) = cm.immutable {
-                obj["immutable"] = immutable.into();
-            }
-            obj
-        }
-        ("", "Secret") => {
-            let secret = core::Secret::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            let mut obj = json!({"metadata": object_meta(secret.metadata.unwrap_or_default())});
-            if !secret.data.is_empty() {
-                obj["data"] = base64_map(secret.data);
-            }
-            if !secret.string_data.is_empty() {
-                obj["stringData"] = json!(secret.string_data);
-            }
-            if let Some(t) = secret.r#type {
-                obj["type"] = t.into();
-            }
-            if let Some(immutable) = secret.immutable {
-                obj["immutable"] = immutable.into();
-            }
-            obj
-        }
-        ("", "ServiceAccount") => {
-            let sa = core::ServiceAccount::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            let mut obj = json!({"metadata": object_meta(sa.metadata.unwrap_or_default())});
-            if !sa.image_pull_secrets.is_empty() {
-                let names: Vec<Value> = sa
-                    .image_pull_secrets
-                    .into_iter()
-                    .map(|s| json!({"name": s.name.unwrap_or_default()}))
-                    .collect();
-                obj["imagePullSecrets"] = names.into();
-            }
-            if let Some(automount) = sa.automount_service_account_token {
-                obj["automountServiceAccountToken"] = automount.into();
-            }
-            obj
-        }
-        ("rbac.authorization.k8s.io", "Role") => {
-            let role = rbac::Role::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            json!({
-                "metadata": object_meta(role.metadata.unwrap_or_default()),
-                "rules": role.rules.into_iter().map(policy_rule).collect::<Vec<_>>(),
-            })
-        }
-        ("rbac.authorization.k8s.io", "ClusterRole") => {
-            let role = rbac::ClusterRole::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            json!({
-                "metadata": object_meta(role.metadata.unwrap_or_default()),
-                "rules": role.rules.into_iter().map(policy_rule).collect::<Vec<_>>(),
-            })
-        }
-        ("rbac.authorization.k8s.io", "RoleBinding") => {
-            let binding = rbac::RoleBinding::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            role_binding(binding.metadata, binding.role_ref, binding.subjects)
-        }
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            let binding =
-                rbac::ClusterRoleBinding::decode(raw.as_slice()).map_err(|err| bad(&err))?;
-            role_binding(binding.metadata, binding.role_ref, binding.subjects)
-        }
-        _ => {
+    let mut object = match def.rules.decode_protobuf(&raw) {
+        Some(decoded) => decoded.map_err(|err| bad(&err))?,
+        None => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{CONTENT_TYPE} (for {}; send application/json)",
                 def.kind
@@ -122,55 +45,13 @@ pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
     Ok(object)
 }
 
-fn policy_rule(rule: rbac::PolicyRule) -> Value {
-    let mut out = Map::new();
-    for (key, values) in [
-        ("verbs", rule.verbs),
-        ("apiGroups", rule.api_groups),
-        ("resources", rule.resources),
-        ("resourceNames", rule.resource_names),
-        ("nonResourceURLs", rule.non_resource_ur_ls),
-    ] {
-        if key == "verbs" || !values.is_empty() {
-            out.insert(key.to_string(), json!(values));
-        }
-    }
-    Value::Object(out)
-}
-
-fn role_binding(
-    metadata: Option<meta::ObjectMeta>,
-    role_ref: Option<rbac::RoleRef>,
-    subjects: Vec<rbac::Subject>,
-) -> Value {
-    let role_ref = role_ref.unwrap_or_default();
-    let subjects: Vec<Value> = subjects
-        .into_iter()
-        .map(|s| {
-            let mut subject = json!({"kind": s.kind, "name": s.name});
-            if let Some(group) = s.api_group.filter(|g| !g.is_empty()) {
-                subject["apiGroup"] = group.into();
-            }
-            if let Some(ns) = s.namespace.filter(|n| !n.is_empty()) {
-                subject["namespace"] = ns.into();
-            }
-            subject
-        })
-        .collect();
-    json!({
-        "metadata": object_meta(metadata.unwrap_or_default()),
-        "roleRef": {"apiGroup": role_ref.api_group, "kind": role_ref.kind, "name": role_ref.name},
-        "subjects": subjects,
-    })
-}
-
 fn bad(err: &prost::DecodeError) -> ApiError {
     ApiError::bad_request(format!(
         "the body of the request could not be decoded as protobuf: {err}"
     ))
 }
 
-fn base64_map(map: std::collections::BTreeMap<String, Vec<u8>>) -> Value {
+pub(crate) fn base64_map(map: std::collections::BTreeMap<String, Vec<u8>>) -> Value {
     let engine = base64::engine::general_purpose::STANDARD;
     Value::Object(
         map.into_iter()
@@ -180,7 +61,7 @@ fn base64_map(map: std::collections::BTreeMap<String, Vec<u8>>) -> Value {
 }
 
 /// The fields of ObjectMeta a client may set on create.
-fn object_meta(m: meta::ObjectMeta) -> Value {
+pub(crate) fn object_meta(m: meta::ObjectMeta) -> Value {
     let mut out = Map::new();
     let mut put = |key: &str, value: Option<Value>| {
         if let Some(v) = value {
@@ -228,6 +109,9 @@ fn object_meta(m: meta::ObjectMeta) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use k8s_pb::api::core::v1 as core;
+    use k8s_pb::api::rbac::v1 as rbac;
+
     use super::*;
     use crate::registry::Registry;
 

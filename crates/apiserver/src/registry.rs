@@ -1,10 +1,9 @@
 //! The resource registry: one table describing every served resource.
 //!
-//! Handlers are generic; what differs between kinds (names, scope,
-//! subresources, defaulting, validation, selectable fields, table columns)
-//! is data in a [`ResourceDef`] plus the [`Behavior`] hooks in
-//! `strategy`. CustomResourceDefinitions add entries at run time, which is
-//! why the registry is a snapshot swapped as a whole.
+//! Handlers are generic; what differs between kinds is data in a
+//! [`ResourceDef`] (names, scope, subresources) plus the kind's rules
+//! (`crate::kinds`). CustomResourceDefinitions add entries at run time,
+//! which is why the registry is a snapshot swapped as a whole.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,34 +11,25 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
-/// What is special about a kind; selects the strategy hooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Behavior {
-    Namespace,
-    Pod,
-    Node,
-    Service,
-    /// core/v1 Event, the stored form of events.
-    Event,
-    /// events.k8s.io/v1 Event: a view converted from the stored core form.
-    EventV1,
-    /// Deployments, ReplicaSets, Jobs: spec/status workloads with generation.
-    Workload,
-    CustomResourceDefinition,
-    CustomResource,
-    /// Roles, ClusterRoles and their bindings: names are path segments
-    /// (`system:discovery`), not DNS names.
-    Rbac,
-    /// Kinds with no special rules (configmaps, secrets, leases, ...).
-    Plain,
-}
+use crate::kinds::{BUILTINS, Builtin, Kind};
 
 /// The `scale` subresource's mapping to the object's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScaleSpec {
     pub spec_replicas_path: String,
     pub status_replicas_path: String,
-    pub label_selector_path: Option<String>,
+    pub selector: ScaleSelector,
+}
+
+/// Where a Scale's `status.selector` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScaleSelector {
+    /// The label selector of `.spec.selector`, in its string form (the
+    /// built-in workloads).
+    SpecSelector,
+    /// A string field of the object (a CRD's `labelSelectorPath`).
+    Path(String),
+    None,
 }
 
 /// A printer column of `kubectl get` for custom resources.
@@ -54,7 +44,7 @@ pub struct PrinterColumn {
 
 /// One served resource: a group/version/plural and everything handlers need
 /// to know about it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ResourceDef {
     pub group: String,
     pub version: String,
@@ -65,7 +55,8 @@ pub struct ResourceDef {
     pub short_names: Vec<String>,
     pub categories: Vec<String>,
     pub namespaced: bool,
-    pub behavior: Behavior,
+    /// The kind's rules (see `crate::kinds`).
+    pub rules: &'static dyn Kind,
     /// Store prefix of this resource's objects, e.g. `/registry/pods/`.
     /// Two views of one kind (the two Event APIs) share a prefix.
     pub storage_prefix: String,
@@ -77,6 +68,16 @@ pub struct ResourceDef {
     pub printer_columns: Vec<PrinterColumn>,
     /// For custom resources: the CRD version's schema, for OpenAPI.
     pub schema: Option<Value>,
+}
+
+impl std::fmt::Debug for ResourceDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceDef")
+            .field("group", &self.group)
+            .field("version", &self.version)
+            .field("plural", &self.plural)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResourceDef {
@@ -134,205 +135,12 @@ impl ResourceDef {
     }
 }
 
-struct Builtin {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    short_names: &'static [&'static str],
-    namespaced: bool,
-    behavior: Behavior,
-    storage: &'static str,
-    status: bool,
-    scale: bool,
-}
-
-/// A built-in resource: `(group, version, kind, plural)` and the rest.
-const fn builtin(
-    (group, version, kind, plural): (&'static str, &'static str, &'static str, &'static str),
-    short_names: &'static [&'static str],
-    namespaced: bool,
-    behavior: Behavior,
-    storage: &'static str,
-) -> Builtin {
-    Builtin {
-        group,
-        version,
-        kind,
-        plural,
-        short_names,
-        namespaced,
-        behavior,
-        storage,
-        status: false,
-        scale: false,
-    }
-}
-
-const fn with_status(mut b: Builtin) -> Builtin {
-    b.status = true;
-    b
-}
-
-const fn with_scale(mut b: Builtin) -> Builtin {
-    b.scale = true;
-    b
-}
-
-const BUILTINS: &[Builtin] = &[
-    with_status(builtin(
-        ("", "v1", "Namespace", "namespaces"),
-        &["ns"],
-        false,
-        Behavior::Namespace,
-        "namespaces",
-    )),
-    with_status(builtin(
-        ("", "v1", "Pod", "pods"),
-        &["po"],
-        true,
-        Behavior::Pod,
-        "pods",
-    )),
-    builtin(
-        ("", "v1", "ConfigMap", "configmaps"),
-        &["cm"],
-        true,
-        Behavior::Plain,
-        "configmaps",
-    ),
-    builtin(
-        ("", "v1", "Secret", "secrets"),
-        &[],
-        true,
-        Behavior::Plain,
-        "secrets",
-    ),
-    with_status(builtin(
-        ("", "v1", "Service", "services"),
-        &["svc"],
-        true,
-        Behavior::Service,
-        "services/specs",
-    )),
-    builtin(
-        ("", "v1", "ServiceAccount", "serviceaccounts"),
-        &["sa"],
-        true,
-        Behavior::Plain,
-        "serviceaccounts",
-    ),
-    with_status(builtin(
-        ("", "v1", "Node", "nodes"),
-        &["no"],
-        false,
-        Behavior::Node,
-        "minions",
-    )),
-    builtin(
-        ("", "v1", "Event", "events"),
-        &["ev"],
-        true,
-        Behavior::Event,
-        "events",
-    ),
-    builtin(
-        ("events.k8s.io", "v1", "Event", "events"),
-        &["ev"],
-        true,
-        Behavior::EventV1,
-        "events",
-    ),
-    builtin(
-        ("coordination.k8s.io", "v1", "Lease", "leases"),
-        &[],
-        true,
-        Behavior::Plain,
-        "leases",
-    ),
-    with_scale(with_status(builtin(
-        ("apps", "v1", "Deployment", "deployments"),
-        &["deploy"],
-        true,
-        Behavior::Workload,
-        "deployments",
-    ))),
-    with_scale(with_status(builtin(
-        ("apps", "v1", "ReplicaSet", "replicasets"),
-        &["rs"],
-        true,
-        Behavior::Workload,
-        "replicasets",
-    ))),
-    with_status(builtin(
-        ("batch", "v1", "Job", "jobs"),
-        &[],
-        true,
-        Behavior::Workload,
-        "jobs",
-    )),
-    with_status(builtin(
-        (
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-        ),
-        &["crd", "crds"],
-        false,
-        Behavior::CustomResourceDefinition,
-        "apiextensions.k8s.io/customresourcedefinitions",
-    )),
-    builtin(
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-        ),
-        &[],
-        false,
-        Behavior::Rbac,
-        "clusterroles",
-    ),
-    builtin(
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-        ),
-        &[],
-        false,
-        Behavior::Rbac,
-        "clusterrolebindings",
-    ),
-    builtin(
-        ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
-        &[],
-        true,
-        Behavior::Rbac,
-        "roles",
-    ),
-    builtin(
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-        ),
-        &[],
-        true,
-        Behavior::Rbac,
-        "rolebindings",
-    ),
-];
-
+/// The served form of a built-in kind.
 fn builtin_def(b: &Builtin) -> ResourceDef {
     let scale = b.scale.then(|| ScaleSpec {
         spec_replicas_path: ".spec.replicas".into(),
         status_replicas_path: ".status.replicas".into(),
-        label_selector_path: Some(".status.selector".into()),
+        selector: ScaleSelector::SpecSelector,
     });
     ResourceDef {
         group: b.group.into(),
@@ -342,20 +150,14 @@ fn builtin_def(b: &Builtin) -> ResourceDef {
         plural: b.plural.into(),
         singular: b.kind.to_lowercase(),
         short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
-        categories: match b.behavior {
-            Behavior::Pod | Behavior::Service | Behavior::Workload => vec!["all".into()],
-            _ => Vec::new(),
-        },
+        categories: b.categories.iter().map(|s| s.to_string()).collect(),
         namespaced: b.namespaced,
-        behavior: b.behavior,
+        rules: b.rules,
         storage_prefix: format!("/registry/{}/", b.storage),
         status_subresource: b.status,
         scale,
-        binding: b.behavior == Behavior::Pod,
-        generation: matches!(
-            b.behavior,
-            Behavior::Workload | Behavior::CustomResourceDefinition
-        ),
+        binding: b.binding,
+        generation: b.generation,
         printer_columns: Vec::new(),
         schema: None,
     }
@@ -475,7 +277,7 @@ impl Registry {
     }
 
     fn rebuild(&self) {
-        let mut defs: Vec<ResourceDef> = BUILTINS.iter().map(builtin_def).collect();
+        let mut defs: Vec<ResourceDef> = BUILTINS.iter().map(|b| builtin_def(b)).collect();
         defs.extend(self.custom.read().values().flatten().cloned());
         *self.snapshot.write() = Arc::new(Snapshot::build(defs));
     }

@@ -1,0 +1,310 @@
+//! core/v1 Pod: the defaults kube-apiserver fills in, the kubelet's status
+//! writes, graceful deletion of pods bound to a node, and the columns
+//! `kubectl get pods` shows. The pod spec rules here also serve the pod
+//! templates of workloads.
+
+use apimachinery::validation;
+use serde_json::{Value, json};
+
+use super::{Builtin, Kind, StatusWrites, not_supported, set_default, text_at};
+use crate::error::FieldError;
+use crate::registry::ResourceDef;
+use crate::table;
+
+pub static POD: Builtin = Builtin {
+    short_names: &["po"],
+    categories: &["all"],
+    status: true,
+    binding: true,
+    ..Builtin::new(("", "v1", "Pod", "pods"), &Pod)
+};
+
+struct Pod;
+
+impl Kind for Pod {
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+        default_pod_spec(obj.get_mut("spec"));
+        let qos = qos_class(obj.get("spec"));
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
+        default_pod_spec(new.get_mut("spec"));
+    }
+
+    fn status_writes(&self) -> StatusWrites {
+        StatusWrites::StatusAndMetadata
+    }
+
+    fn validate(&self, _def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {
+        validate_pod_spec(obj.get("spec"), "spec", errors);
+    }
+
+    fn field(&self, obj: &Value, field: &str) -> Option<String> {
+        let pointer = match field {
+            "spec.nodeName" => "/spec/nodeName",
+            "spec.restartPolicy" => "/spec/restartPolicy",
+            "spec.schedulerName" => "/spec/schedulerName",
+            "spec.serviceAccountName" => "/spec/serviceAccountName",
+            "status.phase" => "/status/phase",
+            "status.podIP" => "/status/podIP",
+            _ => return None,
+        };
+        Some(text_at(obj, pointer))
+    }
+
+    fn indexed_field(&self) -> Option<&'static str> {
+        Some("spec.nodeName")
+    }
+
+    fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
+        table::columns(&[
+            table::name_column(),
+            table::column("Ready"),
+            table::column("Status"),
+            table::column("Restarts"),
+            table::column("Age"),
+            table::wide(table::column("IP")),
+            table::wide(table::column("Node")),
+        ])
+    }
+
+    fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
+        pod_cells(obj)
+    }
+
+    /// Only pods bound to a node and not yet finished wait for their
+    /// kubelet; a repeated deletion can shorten the wait, never lengthen it.
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        let bound = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if !bound || finished {
+            return 0;
+        }
+        let requested = requested.or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        });
+        let requested = requested.unwrap_or(30).max(0);
+        match obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+        {
+            Some(existing) => requested.min(existing),
+            None => requested,
+        }
+    }
+}
+
+/// The defaults kube-apiserver fills into a pod spec, so clients (and the
+/// simulated kubelet) see the same object they would upstream.
+pub(crate) fn default_pod_spec(spec: Option<&mut Value>) {
+    let Some(spec) = spec.and_then(Value::as_object_mut) else {
+        return;
+    };
+    set_default(spec, "restartPolicy", "Always".into());
+    set_default(spec, "terminationGracePeriodSeconds", 30.into());
+    set_default(spec, "dnsPolicy", "ClusterFirst".into());
+    set_default(spec, "schedulerName", "default-scheduler".into());
+    set_default(spec, "securityContext", json!({}));
+    set_default(spec, "enableServiceLinks", true.into());
+    set_default(spec, "priority", 0.into());
+    set_default(spec, "preemptionPolicy", "PreemptLowerPriority".into());
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+            let image = container
+                .get("image")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            set_default(container, "imagePullPolicy", pull_policy_for(&image).into());
+            set_default(
+                container,
+                "terminationMessagePath",
+                "/dev/termination-log".into(),
+            );
+            set_default(container, "terminationMessagePolicy", "File".into());
+            set_default(container, "resources", json!({}));
+        }
+    }
+}
+
+/// `Always` for `:latest` or untagged images, `IfNotPresent` otherwise.
+fn pull_policy_for(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn qos_class(spec: Option<&Value>) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|l| spec.and_then(|s| s.get(*l)).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in &containers {
+        for resource in ["cpu", "memory"] {
+            let request = c.pointer(&format!("/resources/requests/{resource}"));
+            let limit = c.pointer(&format!("/resources/limits/{resource}"));
+            any |= request.is_some() || limit.is_some();
+            guaranteed &= limit.is_some() && (request.is_none() || request == limit);
+        }
+    }
+    if guaranteed {
+        "Guaranteed"
+    } else if any {
+        "Burstable"
+    } else {
+        "BestEffort"
+    }
+}
+
+/// The checks of a pod spec at `path` (`spec`, or a workload's
+/// `spec.template.spec`).
+pub(crate) fn validate_pod_spec(spec: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) {
+    let Some(spec) = spec else {
+        errors.push(FieldError::required(format!("{path}.containers")));
+        return;
+    };
+    let containers = spec.get("containers").and_then(Value::as_array);
+    if containers.is_none_or(Vec::is_empty) {
+        errors.push(FieldError::required(format!("{path}.containers")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for list in ["initContainers", "containers"] {
+        let Some(items) = spec.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, c) in items.iter().enumerate() {
+            let field = format!("{path}.{list}[{i}]");
+            match c.get("name").and_then(Value::as_str) {
+                None | Some("") => errors.push(FieldError::required(format!("{field}.name"))),
+                Some(name) => {
+                    for msg in validation::is_dns1123_label(name) {
+                        errors.push(FieldError::invalid(format!("{field}.name"), name, msg));
+                    }
+                    if !seen.insert(name.to_string()) {
+                        errors.push(FieldError {
+                            kind: "FieldValueDuplicate",
+                            field: format!("{field}.name"),
+                            message: format!("Duplicate value: {name:?}"),
+                        });
+                    }
+                }
+            }
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                errors.push(FieldError::required(format!("{field}.image")));
+            }
+        }
+    }
+    if let Some(policy) = spec.get("restartPolicy").and_then(Value::as_str)
+        && !matches!(policy, "Always" | "OnFailure" | "Never")
+    {
+        errors.push(not_supported(
+            format!("{path}.restartPolicy"),
+            policy,
+            &["Always", "OnFailure", "Never"],
+        ));
+    }
+}
+
+/// READY, STATUS and RESTARTS as kubectl users know them.
+fn pod_cells(obj: &Value) -> Vec<Value> {
+    let statuses = obj
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total = obj
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let ready = statuses
+        .iter()
+        .filter(|s| s.get("ready") == Some(&Value::Bool(true)))
+        .count();
+    let restarts: i64 = statuses
+        .iter()
+        .map(|s| table::int(s, "/restartCount"))
+        .sum();
+    let mut reason = text_at(obj, "/status/reason");
+    if reason.is_empty() {
+        reason = text_at(obj, "/status/phase");
+    }
+    let init_statuses = obj
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let init_total = init_statuses.len();
+    let mut initializing = false;
+    for (i, s) in init_statuses.iter().enumerate() {
+        let exit = s
+            .pointer("/state/terminated/exitCode")
+            .and_then(Value::as_i64);
+        if exit == Some(0) {
+            continue;
+        }
+        initializing = true;
+        reason = if let Some(r) = s
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
+            format!("Init:{r}")
+        } else if let Some(code) = exit {
+            format!("Init:ExitCode:{code}")
+        } else if let Some(r) = s
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+            .filter(|r| *r != "PodInitializing")
+        {
+            format!("Init:{r}")
+        } else {
+            format!("Init:{i}/{init_total}")
+        };
+        break;
+    }
+    if !initializing {
+        for s in statuses.iter().rev() {
+            if let Some(r) = s.pointer("/state/waiting/reason").and_then(Value::as_str) {
+                reason = r.to_string();
+            } else if let Some(r) = s
+                .pointer("/state/terminated/reason")
+                .and_then(Value::as_str)
+            {
+                reason = r.to_string();
+            }
+        }
+    }
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        reason = "Terminating".into();
+    }
+    vec![
+        table::name(obj).into(),
+        format!("{ready}/{total}").into(),
+        reason.into(),
+        restarts.into(),
+        table::created(obj).into(),
+        table::or_none(text_at(obj, "/status/podIP")).into(),
+        table::or_none(text_at(obj, "/spec/nodeName")).into(),
+    ]
+}

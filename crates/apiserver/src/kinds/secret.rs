@@ -1,0 +1,89 @@
+//! core/v1 Secret: `stringData` folded into `data`, type Opaque by default.
+
+use base64::Engine;
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::{Builtin, Kind, set_default, text_at};
+use crate::protobuf;
+use crate::registry::ResourceDef;
+use crate::table;
+
+pub static SECRET: Builtin = Builtin::new(("", "v1", "Secret", "secrets"), &Secret);
+
+struct Secret;
+
+impl Kind for Secret {
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+        fold_string_data(obj);
+        if let Some(secret) = obj.as_object_mut() {
+            set_default(secret, "type", "Opaque".into());
+        }
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
+        fold_string_data(new);
+    }
+
+    fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
+        table::columns(&[
+            table::name_column(),
+            table::column("Type"),
+            table::int_column("Data"),
+            table::column("Age"),
+        ])
+    }
+
+    fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
+        vec![
+            table::name(obj).into(),
+            text_at(obj, "/type").into(),
+            table::entries(obj, &["/data", "/stringData"]).into(),
+            table::created(obj).into(),
+        ]
+    }
+
+    fn decode_protobuf(&self, raw: &[u8]) -> Option<Result<Value, prost::DecodeError>> {
+        let secret = match k8s_pb::api::core::v1::Secret::decode(raw) {
+            Ok(secret) => secret,
+            Err(err) => return Some(Err(err)),
+        };
+        let mut obj =
+            json!({"metadata": protobuf::object_meta(secret.metadata.unwrap_or_default())});
+        if !secret.data.is_empty() {
+            obj["data"] = protobuf::base64_map(secret.data);
+        }
+        if !secret.string_data.is_empty() {
+            obj["stringData"] = json!(secret.string_data);
+        }
+        if let Some(t) = secret.r#type {
+            obj["type"] = t.into();
+        }
+        if let Some(immutable) = secret.immutable {
+            obj["immutable"] = immutable.into();
+        }
+        Some(Ok(obj))
+    }
+}
+
+/// A Secret's write-only `stringData` is merged into `data` (base64), as
+/// upstream does on every write; it is never stored or returned.
+fn fold_string_data(secret: &mut Value) {
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in strings {
+            let text = value.as_str().unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            data.insert(key, encoded.into());
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What the workload kinds (Deployment, ReplicaSet, Job) share: a pod
+//! template with pod defaults, and a label selector that must match it.
+
+use serde_json::Value;
+
+use super::pod::{default_pod_spec, validate_pod_spec};
+use crate::error::FieldError;
+
+/// Pod defaults inside `spec.template.spec`.
+pub(super) fn default_template(obj: &mut Value) {
+    default_pod_spec(obj.pointer_mut("/spec/template/spec"));
+}
+
+/// A new workload starts without status: its controller writes it.
+pub(super) fn clear_status(obj: &mut Value) {
+    if let Some(obj) = obj.as_object_mut() {
+        obj.remove("status");
+    }
+}
+
+/// `spec.template` is required and holds a valid pod spec.
+pub(super) fn validate_template(obj: &Value, errors: &mut Vec<FieldError>) {
+    if obj.pointer("/spec/template").is_some() {
+        validate_pod_spec(
+            obj.pointer("/spec/template/spec"),
+            "spec.template.spec",
+            errors,
+        );
+    } else {
+        errors.push(FieldError::required("spec.template"));
+    }
+}
+
+/// `spec.selector` is required, not empty, and selects the template's
+/// labels.
+pub(super) fn validate_selector(obj: &Value, errors: &mut Vec<FieldError>) {
+    let template_labels = obj.pointer("/spec/template/metadata/labels");
+    let Some(selector) = obj.pointer("/spec/selector") else {
+        errors.push(FieldError::required("spec.selector"));
+        return;
+    };
+    match apimachinery::labels::LabelSelector::from_label_selector_json(selector) {
+        Ok(sel) if sel.is_empty() => errors.push(FieldError::invalid(
+            "spec.selector",
+            &selector.to_string(),
+            "empty selector is invalid for deployment",
+        )),
+        Ok(sel) => {
+            if !sel.matches(template_labels.and_then(Value::as_object)) {
+                errors.push(FieldError::invalid(
+                    "spec.template.metadata.labels",
+                    &template_labels.map(Value::to_string).unwrap_or_default(),
+                    "`selector` does not match template `labels`",
+                ));
+            }
+        }
+        Err(err) => errors.push(FieldError::invalid(
+            "spec.selector",
+            &selector.to_string(),
+            err.to_string(),
+        )),
+    }
+}

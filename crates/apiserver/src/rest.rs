@@ -1,0 +1,372 @@
+//! Resource requests: the verb, authorization, flow control and timeout,
+//! then the REST operation the verb names.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use apimachinery::patch::PatchType;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::authn::UserInfo;
+use crate::error::ApiError;
+use crate::metrics::{KindLabels, WatchLabels};
+use crate::path::ResourcePath;
+use crate::query::{self, DeleteOptions, ListOptions};
+use crate::rbac::Target;
+use crate::registry::{ResourceDef, Snapshot};
+use crate::response::json_response;
+use crate::server::{Accounting, Body, Shared};
+use crate::strategy::WriteScope;
+use crate::subresources::{bind_pod, check_subresource, scale_view, update_scale};
+use crate::table;
+use crate::verb::{Class, Verb};
+
+pub(crate) fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> &str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+pub(crate) async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, shared.limits.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(format!(
+                "Request entity too large: limit is {}",
+                shared.limits.max_body_bytes
+            )))
+        }
+        Err(err) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {err}"
+        ))),
+    }
+}
+
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde::Deserialize::deserialize(&mut deserializer).map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {err}"
+        ))
+    })?;
+    deserializer.end().map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {err}"
+        ))
+    })?;
+    Ok(value)
+}
+
+pub(crate) async fn resource_request(
+    shared: &Arc<Shared>,
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    path: ResourcePath,
+    user: &UserInfo,
+    accounting: &mut Accounting,
+) -> Result<Response<Body>, ApiError> {
+    let def = snapshot
+        .get(&path.group, &path.version, &path.resource)
+        .ok_or_else(ApiError::no_route)?;
+    if path.namespace.is_some() && !def.namespaced {
+        return Err(ApiError::no_route());
+    }
+    if def.namespaced && path.namespace.is_none() && path.name.is_some() {
+        return Err(ApiError::no_route());
+    }
+    let q = query::parse(req.uri().query());
+    let is_watch = path.watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let verb = Verb::of(req.method(), path.name.is_some(), is_watch)
+        .ok_or_else(|| ApiError::method_not_supported(&def.plural, req.method().as_str()))?;
+    authorize_resource(shared, user, &path, verb)?;
+    accounting.verb = verb.metric_label();
+    accounting.group = def.group.clone();
+    accounting.version = def.version.clone();
+    accounting.resource = def.plural.clone();
+    accounting.subresource = path.subresource.clone().unwrap_or_default();
+    let (semaphore, kind) = match verb.class() {
+        Class::ReadOnly => (Some(&shared.readonly), "readOnly"),
+        Class::Mutating => (Some(&shared.mutating), "mutating"),
+        Class::LongRunning => (None, ""),
+    };
+    let _permit = match semaphore {
+        Some(s) => Some(s.try_acquire().map_err(|_| ApiError::too_many_requests())?),
+        None => None,
+    };
+    let gauge = semaphore.map(|_| {
+        let g = shared.metrics.inflight.get_or_create(&KindLabels {
+            request_kind: kind.to_string(),
+        });
+        g.inc();
+        g.clone()
+    });
+    let request = execute(shared, def, req, path, q, verb);
+    let result = if verb == Verb::Watch {
+        request.await
+    } else {
+        tokio::time::timeout(shared.limits.request_timeout, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::timeout(
+                    "Timeout: request did not complete within requested timeout - context deadline exceeded",
+                ))
+            })
+    };
+    if let Some(g) = gauge {
+        g.dec();
+    }
+    result
+}
+
+/// Checks a resource request against the authorizer, with the request
+/// attributes upstream derives from the path: a namespace's own path is in
+/// that namespace, so namespaced Roles can grant access to it.
+fn authorize_resource(
+    shared: &Shared,
+    user: &UserInfo,
+    path: &ResourcePath,
+    verb: Verb,
+) -> Result<(), ApiError> {
+    let name = path.name.as_deref().unwrap_or_default();
+    let namespace = match path.namespace.as_deref() {
+        Some(ns) => ns,
+        None if path.group.is_empty() && path.resource == "namespaces" => name,
+        None => "",
+    };
+    shared.authorizer.authorize(
+        user,
+        &crate::rbac::Request {
+            verb: verb.as_str(),
+            target: Target::Resource {
+                group: &path.group,
+                resource: &path.resource,
+                subresource: path.subresource.as_deref().unwrap_or_default(),
+                namespace,
+                name,
+            },
+        },
+    )
+}
+
+async fn execute(
+    shared: &Arc<Shared>,
+    def: Arc<ResourceDef>,
+    req: Request<Incoming>,
+    path: ResourcePath,
+    q: std::collections::HashMap<String, String>,
+    verb: Verb,
+) -> Result<Response<Body>, ApiError> {
+    let api = &shared.api;
+    let ns = path.namespace.as_deref();
+    let as_table = table::wants_table(header_str(&req, header::ACCEPT));
+    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
+    let dry_run = q.contains_key("dryRun");
+    let sub = path.subresource.as_deref();
+    if verb == Verb::Get && sub == Some("log") && def.group.is_empty() && def.plural == "pods" {
+        return crate::logs::pod_log(api, ns, path.name.as_deref().unwrap_or_default(), &q).await;
+    }
+    check_subresource(&def, sub, verb)?;
+    let name = path.name.clone().unwrap_or_default();
+    let render_one = |object: &crate::watchcache::CachedObject, code: u16| -> Response<Body> {
+        if as_table {
+            let view = crate::convert::view(&def, object);
+            json_response(code, table::build(&def, &[view], None, true).to_string())
+        } else {
+            json_response(code, api.render(&def, object))
+        }
+    };
+    match verb {
+        Verb::Get => {
+            let object = api.get(&def, ns, &name).await?;
+            match sub {
+                Some("scale") => Ok(json_response(
+                    200,
+                    scale_view(&def, &object.value).to_string(),
+                )),
+                _ => Ok(render_one(&object, 200)),
+            }
+        }
+        Verb::List => {
+            let opts = ListOptions::from_query(&q)?;
+            let bytes = api.list(&def, ns, &opts).await?;
+            if as_table {
+                let list: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let items = list
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let table = table::build(&def, &items, list.get("metadata").cloned(), true);
+                Ok(json_response(200, table.to_string()))
+            } else {
+                Ok(json_response(200, bytes))
+            }
+        }
+        Verb::Watch => {
+            let opts = ListOptions::from_query(&q)?;
+            let labels = WatchLabels {
+                group: def.group.clone(),
+                version: def.version.clone(),
+                kind: def.kind.clone(),
+            };
+            let gauge = shared.metrics.watchers.get_or_create(&labels).clone();
+            gauge.inc();
+            let on_end = move || {
+                gauge.dec();
+            };
+            let stream = crate::watch::start(
+                api.clone(),
+                def.clone(),
+                path.namespace.clone(),
+                opts,
+                as_table,
+                &shared.watch,
+                on_end,
+            )
+            .await?;
+            let events = shared.metrics.watch_events.get_or_create(&labels).clone();
+            let body = StreamBody::new(ReceiverStream::new(stream.frames).map(move |b| {
+                events.inc();
+                Ok::<_, Infallible>(Frame::data(b))
+            }));
+            let mut response = Response::new(BodyExt::boxed(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json;stream=watch"),
+            );
+            Ok(response)
+        }
+        Verb::Create => {
+            let body = read_body(shared, req.into_body()).await?;
+            match (path.name.as_deref(), sub) {
+                (Some(name), Some("binding")) => {
+                    let binding = parse_json(&body)?;
+                    bind_pod(api, &def, ns, name, &binding).await?;
+                    Ok(json_response(201, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}).to_string()))
+                }
+                (Some(_), _) => Err(ApiError::method_not_supported(&def.plural, "create")),
+                (None, _) => {
+                    let obj = if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+                        crate::protobuf::decode(&def, &body)?
+                    } else {
+                        parse_json(&body)?
+                    };
+                    let object = api.create(&def, ns, obj, dry_run).await?;
+                    Ok(render_one(&object, 201))
+                }
+            }
+        }
+        Verb::Update => {
+            let body = read_body(shared, req.into_body()).await?;
+            let obj = parse_json(&body)?;
+            let written = match sub {
+                Some("scale") => {
+                    update_scale(api, &def, ns, &name, |scale| {
+                        *scale = obj.clone();
+                        Ok(())
+                    })
+                    .await?
+                }
+                Some("status") => {
+                    api.update(&def, ns, &name, obj, WriteScope::Status, dry_run)
+                        .await?
+                }
+                _ => {
+                    api.update(&def, ns, &name, obj, WriteScope::Main, dry_run)
+                        .await?
+                }
+            };
+            if sub == Some("scale") {
+                return Ok(json_response(
+                    200,
+                    scale_view(&def, &written.object.value).to_string(),
+                ));
+            }
+            Ok(render_one(
+                &written.object,
+                if written.created { 201 } else { 200 },
+            ))
+        }
+        Verb::Patch => {
+            let body = read_body(shared, req.into_body()).await?;
+            let media = content_type.split(';').next().unwrap_or("").trim();
+            let patch_type = PatchType::from_content_type(media)
+                .ok_or_else(|| ApiError::unsupported_media_type(media))?;
+            if patch_type == PatchType::ApplyPatch {
+                return Err(ApiError::unsupported_media_type(media));
+            }
+            let written = match sub {
+                Some("scale") => {
+                    update_scale(api, &def, ns, &name, |scale| {
+                        let meta =
+                            apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
+                        *scale =
+                            apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
+                                .map_err(|err| ApiError::bad_request(err.to_string()))?;
+                        Ok(())
+                    })
+                    .await?
+                }
+                Some("status") => {
+                    api.patch(
+                        &def,
+                        ns,
+                        &name,
+                        patch_type,
+                        &body,
+                        WriteScope::Status,
+                        dry_run,
+                    )
+                    .await?
+                }
+                _ => {
+                    api.patch(
+                        &def,
+                        ns,
+                        &name,
+                        patch_type,
+                        &body,
+                        WriteScope::Main,
+                        dry_run,
+                    )
+                    .await?
+                }
+            };
+            if sub == Some("scale") {
+                return Ok(json_response(
+                    200,
+                    scale_view(&def, &written.object.value).to_string(),
+                ));
+            }
+            Ok(render_one(&written.object, 200))
+        }
+        Verb::Delete => {
+            let body = read_body(shared, req.into_body()).await?;
+            let opts = DeleteOptions::from_request(&q, &body)?;
+            let object = api.delete(&def, ns, &name, &opts).await?;
+            Ok(render_one(&object, 200))
+        }
+        Verb::DeleteCollection => {
+            let body = read_body(shared, req.into_body()).await?;
+            let opts = DeleteOptions::from_request(&q, &body)?;
+            let list_opts = ListOptions::from_query(&q)?;
+            let deleted = api.delete_collection(&def, ns, &list_opts, &opts).await?;
+            let revision = api.store.current_revision().await?;
+            Ok(json_response(
+                200,
+                api.encode_items(&def, deleted, revision),
+            ))
+        }
+    }
+}
