@@ -357,3 +357,27 @@ fn pem_of(cert: &CertificateDer<'_>) -> String {
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_alt_name_is_an_ip_address_or_a_dns_name() {
+        assert_eq!(
+            "192.0.2.1".parse(),
+            Ok(SubjectAltName::Ip(IpAddr::from([192, 0, 2, 1])))
+        );
+        assert_eq!(
+            "2001:db8::1"
+                .parse::<SubjectAltName>()
+                .map(|name| name.to_string()),
+            Ok("2001:db8::1".to_owned())
+        );
+        assert_eq!(
+            "api.example.com".parse(),
+            Ok(SubjectAltName::Dns("api.example.com".to_owned()))
+        );
+        assert!("not a name".parse::<SubjectAltName>().is_err());
+    }
+}
