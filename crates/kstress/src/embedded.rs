@@ -256,3 +256,46 @@ pub fn client_from_config(mut config: kube::Config) -> anyhow::Result<Client> {
     config.connect_timeout = Some(Duration::from_secs(10));
     Client::try_from(config).context("cannot build the Kubernetes client")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Start-up races show as a start that never ends: the embedded
+    /// cluster, with the process-runtime nodes `kstress conformance node`
+    /// uses, is started and stopped many times in one process, each start
+    /// bounded, on a runtime as small as the 2-core machines it runs on.
+    #[test]
+    fn the_embedded_cluster_starts_and_stops_many_times() {
+        const STARTS: usize = 200;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        let args = ClusterArgs {
+            nodes: 3,
+            runtime: Runtime::Process,
+            store: StoreArgs::default(),
+        };
+        runtime.block_on(async {
+            for start in 0..STARTS {
+                let cluster = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    Cluster::start(&args, ServerConfig::default()),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("start {start} of {STARTS} did not end within 60 s"))
+                .unwrap_or_else(|err| panic!("start {start} of {STARTS} failed: {err:#}"));
+                let client = client_from_kubeconfig(&cluster.kubeconfig(), None)
+                    .await
+                    .expect("a client of the cluster");
+                tokio::time::timeout(Duration::from_secs(60), client.apiserver_version())
+                    .await
+                    .unwrap_or_else(|_| panic!("start {start}: the server does not answer"))
+                    .expect("the server answers");
+                cluster.stop().await;
+            }
+        });
+    }
+}
