@@ -33,7 +33,7 @@ mod verb;
 mod watch;
 mod watchcache;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub use authn::{AuthnError, TokenFile};
 pub use error::ApiError;
 pub use rbac::AuthorizationMode;
 pub use server::{KUBERNETES_VERSION, Limits};
-pub use tls::{ClientIdentity, TlsError, TlsMaterial};
+pub use tls::{ClientIdentity, SubjectAltName, TlsError, TlsMaterial};
 pub use watch::WatchSettings;
 pub use watchcache::CacheOptions;
 
@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Serving certificate; a fresh CA and certificate when absent.
     pub tls: Option<TlsMaterial>,
+    /// More names the generated serving certificate covers (with `tls`
+    /// absent): how clients elsewhere reach the server.
+    pub tls_sans: Vec<SubjectAltName>,
     /// The admin bearer token (a user in `system:masters`); random when
     /// absent.
     pub token: Option<String>,
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
+            tls_sans: Vec::new(),
             token: None,
             token_auth_file: None,
             client_ca: None,
@@ -144,7 +148,11 @@ impl Server {
             })?;
         let tls = match config.tls {
             Some(material) => material,
-            None => TlsMaterial::generate(&[addr.ip()])?,
+            None => {
+                let mut names = config.tls_sans;
+                names.push(SubjectAltName::Ip(connect_ip(addr.ip())));
+                TlsMaterial::generate(&names)?
+            }
         };
         let client_ca = match (&config.client_ca, &tls.ca_key_pem) {
             (Some(pem), _) => Some(pem.as_str()),
@@ -180,7 +188,7 @@ impl Server {
             authorizer.clone(),
             config.limits,
             config.watch,
-            addr.to_string(),
+            SocketAddr::new(connect_ip(addr.ip()), addr.port()).to_string(),
         ));
         let (shutdown, shutdown_rx) = signal::channel(false);
         let mut tasks = vec![
@@ -222,9 +230,15 @@ impl Server {
         self.addr
     }
 
-    /// `https://127.0.0.1:PORT`.
+    /// Where clients on this host reach the server: its address, or
+    /// loopback of the same family when it listens on all addresses.
+    pub fn connect_addr(&self) -> SocketAddr {
+        SocketAddr::new(connect_ip(self.addr.ip()), self.addr.port())
+    }
+
+    /// `https://127.0.0.1:PORT`, or the address it listens on.
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        format!("https://{}", self.connect_addr())
     }
 
     pub fn ca_pem(&self) -> &str {
@@ -279,6 +293,17 @@ current-context: kstress
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+    }
+}
+
+/// The address a client on this host connects to for a server listening
+/// on `listen`: an unspecified address (0.0.0.0 or ::) cannot be connected
+/// to by name in a certificate, so loopback of the same family stands in.
+pub fn connect_ip(listen: IpAddr) -> IpAddr {
+    match listen {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
     }
 }
 

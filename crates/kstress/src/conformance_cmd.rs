@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use conformance::{OnResult, Options, Regex, Report};
 
 use crate::embedded::Runtime;
+use crate::signals;
 use crate::target::{Target, TargetArgs};
 
 #[derive(Args, Debug)]
@@ -60,6 +61,10 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
     if !conformance::scenarios().iter().any(runs) {
         return Err(conformance::Error::NothingSelected.into());
     }
+    if let Some(dir) = &args.output {
+        measure::prepare_output_dir(dir)
+            .with_context(|| format!("--output {} cannot hold the results", dir.display()))?;
+    }
     // The lifecycle scenarios need containers that really run.
     args.target.cluster.runtime = Runtime::Process;
     let target = args
@@ -95,9 +100,10 @@ async fn run_on(args: &NodeArgs, target: &Target) -> anyhow::Result<Report> {
     };
     tokio::select! {
         report = conformance::run(target.client.clone(), options) => Ok(report?),
-        _ = tokio::signal::ctrl_c() => anyhow::bail!(
-            "interrupted; remove leftover namespaces with \
+        interrupt = signals::wait_for_interrupt() => anyhow::bail!(
+            "interrupted ({}); remove leftover namespaces with \
              `kubectl delete namespace -l {}`",
+            interrupt?,
             conformance::SCENARIO_LABEL
         ),
     }

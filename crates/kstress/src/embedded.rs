@@ -2,7 +2,10 @@
 //! token, plus the scheduler, controllers and simulated nodes, all of
 //! which reach the server over HTTPS like any other client.
 
-use anyhow::Context as _;
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
 use apiserver::{Server, ServerConfig};
 use clap::{Args, ValueEnum};
 use controllers::{ControllerOptions, Controllers};
@@ -73,7 +76,28 @@ struct Parts {
 }
 
 /// How long stopping waits for the cluster's remaining tasks.
-const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// How long one step of the cluster's start may take. Each step is a few
+/// requests over loopback (or the store's connection), so one that takes
+/// this long is stuck, and an error that names it beats a silent wait.
+const START_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one step of the cluster's start, bounded by [`START_STEP_TIMEOUT`];
+/// `what` names what it waits for.
+async fn start_step<T>(
+    what: &str,
+    step: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(START_STEP_TIMEOUT, step)
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "timed out after {} s waiting for {what}",
+                START_STEP_TIMEOUT.as_secs()
+            ))
+        })
+}
 
 impl Cluster {
     /// Starts the API server with `config`, then the control plane and the
@@ -143,28 +167,49 @@ impl Cluster {
 
 impl Parts {
     async fn start(args: ClusterArgs, config: ServerConfig) -> anyhow::Result<Parts> {
-        let store = storage::open(&args.store).await?;
-        let server = Server::start(store, config)
-            .await
-            .context("cannot start the embedded API server")?;
-        let client = client_from_kubeconfig(&server.kubeconfig(), None)
-            .await
-            .context("cannot build a client for the embedded API server")?;
-        let controllers = Controllers::start(client.clone(), ControllerOptions::default())
-            .await
-            .context("cannot start the embedded controllers")?;
+        let store = start_step("the store to open", storage::open(&args.store)).await?;
+        let server = start_step("the embedded API server to start", async {
+            Server::start(store, config)
+                .await
+                .context("cannot start the embedded API server")
+        })
+        .await?;
+        let started = start_step("the embedded controllers to start", async {
+            let client = client_from_kubeconfig(&server.kubeconfig(), None)
+                .await
+                .context("cannot build a client for the embedded API server")?;
+            let controllers = Controllers::start(client.clone(), ControllerOptions::default())
+                .await
+                .context("cannot start the embedded controllers")?;
+            Ok((client, controllers))
+        })
+        .await;
+        let (client, controllers) = match started {
+            Ok(started) => started,
+            Err(err) => {
+                server.shutdown().await;
+                return Err(err);
+            }
+        };
         let mut parts = Parts {
             server,
             controllers,
             nodes: Vec::with_capacity(args.nodes),
         };
         for index in 0..args.nodes {
-            let config = NodeConfig::new(format!("kstress-node-{index}"), args.runtime.into());
-            match NodeAgent::start(client.clone(), config).await {
+            let name = format!("kstress-node-{index}");
+            let config = NodeConfig::new(&name, args.runtime.into());
+            let started = start_step(&format!("node {name} to register"), async {
+                NodeAgent::start(client.clone(), config)
+                    .await
+                    .context("cannot start the embedded nodes")
+            })
+            .await;
+            match started {
                 Ok(node) => parts.nodes.push(node),
                 Err(err) => {
                     parts.stop().await;
-                    return Err(err).context("cannot start the embedded nodes");
+                    return Err(err);
                 }
             }
         }
@@ -208,6 +253,49 @@ pub async fn client_from_kubeconfig(text: &str, context: Option<&str>) -> anyhow
 /// A load-generating client from a client configuration.
 pub fn client_from_config(mut config: kube::Config) -> anyhow::Result<Client> {
     config.default_retry = false;
-    config.connect_timeout = Some(std::time::Duration::from_secs(10));
+    config.connect_timeout = Some(Duration::from_secs(10));
     Client::try_from(config).context("cannot build the Kubernetes client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Start-up races show as a start that never ends: the embedded
+    /// cluster, with the process-runtime nodes `kstress conformance node`
+    /// uses, is started and stopped many times in one process, each start
+    /// bounded, on a runtime as small as the 2-core machines it runs on.
+    #[test]
+    fn the_embedded_cluster_starts_and_stops_many_times() {
+        const STARTS: usize = 200;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        let args = ClusterArgs {
+            nodes: 3,
+            runtime: Runtime::Process,
+            store: StoreArgs::default(),
+        };
+        runtime.block_on(async {
+            for start in 0..STARTS {
+                let cluster = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    Cluster::start(&args, ServerConfig::default()),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("start {start} of {STARTS} did not end within 60 s"))
+                .unwrap_or_else(|err| panic!("start {start} of {STARTS} failed: {err:#}"));
+                let client = client_from_kubeconfig(&cluster.kubeconfig(), None)
+                    .await
+                    .expect("a client of the cluster");
+                tokio::time::timeout(Duration::from_secs(60), client.apiserver_version())
+                    .await
+                    .unwrap_or_else(|_| panic!("start {start}: the server does not answer"))
+                    .expect("the server answers");
+                cluster.stop().await;
+            }
+        });
+    }
 }

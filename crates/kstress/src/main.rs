@@ -6,6 +6,7 @@ mod httperf_cmd;
 mod node_cmd;
 mod run;
 mod serve;
+mod signals;
 mod storage;
 mod target;
 mod units;

@@ -3,9 +3,8 @@
 //! The cluster is named explicitly: `--kubeconfig`, or `--context` of the
 //! kubeconfig kubectl would use (`$KUBECONFIG`, then `~/.kube/config`); a
 //! KUBECONFIG variable alone never makes kstress join a cluster. The node
-//! runs until
-//! Ctrl-C or SIGTERM, then stops its containers and deletes its Lease and
-//! Node.
+//! runs until Ctrl-C or SIGTERM, then stops its containers and deletes its
+//! Lease and Node.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -16,6 +15,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use node::{NodeAgent, NodeConfig};
 
 use crate::embedded::Runtime;
+use crate::signals;
 
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("cluster").required(true).multiple(true).args(["kubeconfig", "context"]))]
@@ -75,18 +75,8 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         args.name,
         runtime.as_str()
     );
-    wait_for_signal().await?;
+    signals::wait_for_interrupt().await?;
     agent.shutdown().await;
     println!("kstress node {} has left the cluster", args.name);
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-        _ = terminate.recv() => Ok(()),
-    }
 }

@@ -25,6 +25,7 @@ use load::{Context, Output, RUN_LABEL, namespace};
 use measure::{Class, Measurement, MetricsServer, Progress, Registry, Report, RunInfo};
 use serde_json::{Value, json};
 
+use crate::signals::Interrupts;
 use crate::target::{Target, TargetArgs};
 use crate::units::{parse_duration, parse_size};
 
@@ -313,9 +314,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     validate(&scenario)?;
     let name = scenario.name();
     let common = scenario.common();
+    if let Some(dir) = &common.output {
+        measure::prepare_output_dir(dir)
+            .with_context(|| format!("--output {} cannot hold the results", dir.display()))?;
+    }
     let target = common.target.connect(&format!("Run {name}")).await?;
-    let outcome = run_on(&scenario, &target).await;
+    // From here on a signal must not end the process before the run's
+    // namespace is gone; a signal during start-up ends it with nothing to
+    // clean up.
+    let control = Control::new();
+    let interrupts = match Interrupts::install() {
+        Ok(interrupts) => interrupt_on_signal(control.clone(), interrupts),
+        Err(err) => {
+            target.close().await;
+            return Err(err);
+        }
+    };
+    let outcome = run_on(&scenario, &target, &control).await;
     target.close().await;
+    interrupts.abort();
     outcome
 }
 
@@ -365,7 +382,7 @@ fn check_writer(writer: &WriterArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
+async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyhow::Result<()> {
     let common = scenario.common();
     let client = target.client.clone();
     if let Scenario::PodStress(args) = scenario
@@ -401,6 +418,9 @@ async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
         .namespace
         .clone()
         .unwrap_or_else(|| namespace::generated_name(scenario.name()));
+    if control.reason() == Some(StopReason::Interrupted) {
+        bail!("interrupted before the run started");
+    }
     if common.skip_namespace_creation {
         namespace::check_exists(&client, &namespace).await?;
     } else {
@@ -416,7 +436,14 @@ async fn run_on(scenario: &Scenario, target: &Target) -> anyhow::Result<()> {
         measurement: measurement.clone(),
         stop: tokio_util::sync::CancellationToken::new(),
     };
-    let outcome = drive(scenario, &ctx, resource.as_ref(), &target.description).await;
+    let outcome = drive(
+        scenario,
+        &ctx,
+        control,
+        resource.as_ref(),
+        &target.description,
+    )
+    .await;
 
     let cleanup = if common.keep || common.skip_namespace_creation {
         if common.keep {
@@ -485,10 +512,12 @@ fn classes(scenario: &Scenario) -> Vec<Class> {
 }
 
 /// Runs the driver with its measurement, progress, metrics and stop
-/// conditions, then reports. Returns why the run stopped.
+/// conditions (`control` may already hold an interrupt), then reports.
+/// Returns why the run stopped.
 async fn drive(
     scenario: &Scenario,
     ctx: &Context,
+    control: &Control,
     resource: Option<&(Resource, Template)>,
     target: &str,
 ) -> anyhow::Result<Option<StopReason>> {
@@ -504,7 +533,6 @@ async fn drive(
         None => None,
     };
 
-    let control = Control::new();
     let mut ctx = ctx.clone();
     ctx.stop = control.token();
     let timers = [
@@ -513,7 +541,6 @@ async fn drive(
             ctx.measurement.clone(),
             Duration::from_secs(common.max_error_seconds.max(1)),
         ),
-        interrupt_on_ctrl_c(control.clone()),
     ];
     let progress = Progress::start(&ctx.measurement, Some(common.duration));
     let driven = execute(scenario, &ctx, resource).await;
@@ -568,18 +595,23 @@ async fn drive(
     Ok(reason)
 }
 
-/// The first Ctrl-C ends the run gracefully (results are still written and
-/// the namespace removed); a second one exits at once.
-fn interrupt_on_ctrl_c(control: Control) -> tokio::task::JoinHandle<()> {
+/// The first Ctrl-C or SIGTERM ends the run gracefully: in-flight requests
+/// finish, results are written and the namespace is removed, and the exit
+/// status is that of any run that ended. A second one exits at once, with
+/// the status a shell reports for that signal (130, 143).
+fn interrupt_on_signal(
+    control: Control,
+    mut interrupts: Interrupts,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\ninterrupted: finishing in-flight requests (Ctrl-C again to exit at once)");
+        let first = interrupts.next().await;
+        eprintln!(
+            "\ninterrupted ({first}): finishing in-flight requests, then writing results and \
+             removing the namespace ({first} again to exit at once)"
+        );
         control.stop(StopReason::Interrupted);
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
+        let second = interrupts.next().await;
+        std::process::exit(second.exit_code());
     })
 }
 

@@ -477,3 +477,134 @@ async fn get_reads_one_object_from_many_workers() {
     assert_clean_class(&results, "get");
     assert_namespace_gone(&serve, &results).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_path_that_is_a_file_fails_before_the_run_starts() {
+    let serve = serve().await;
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kstress"))
+            .args([
+                "run",
+                "churn",
+                "--duration",
+                "1m",
+                "--namespace",
+                "output-check",
+                "--yes",
+            ])
+            .arg("--kubeconfig")
+            .arg(serve.kubeconfig())
+            .arg("--output")
+            .arg(file.path())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress run fails within seconds, before its load starts")
+    .expect("kstress run starts");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success(),
+        "a run with no output directory ran"
+    );
+    assert!(
+        stderr.contains(&file.path().display().to_string()),
+        "the error names the path:\n{stderr}"
+    );
+    let namespaces: Api<Namespace> = Api::all(serve.client().await);
+    let found = namespaces
+        .get_opt("output-check")
+        .await
+        .expect("namespace lookup");
+    assert!(found.is_none(), "the run created its namespace");
+}
+
+/// Starts a churn run against `serve`, sends it `signal` once it has
+/// written objects, and checks that it ends as an interrupted run does: exit status
+/// 0, results.json written with the reason, and the namespace removed.
+async fn assert_signal_ends_the_run_gracefully(signal: rustix::process::Signal, namespace: &str) {
+    let serve = serve().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kstress"))
+        .args([
+            "run",
+            "churn",
+            "--duration",
+            "10m",
+            "--rate",
+            "50",
+            "--lifetime",
+            "1s",
+            "--namespace",
+            namespace,
+            "--yes",
+        ])
+        .arg("--kubeconfig")
+        .arg(serve.kubeconfig())
+        .arg("--output")
+        .arg(out.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kstress run starts");
+    let configmaps: Api<ConfigMap> = Api::namespaced(serve.client().await, namespace);
+    testkit::wait_until(
+        &format!("the run to write objects in {namespace}"),
+        || async {
+            configmaps
+                .list_metadata(&ListParams::default())
+                .await
+                .is_ok_and(|list| !list.items.is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    let pid = rustix::process::Pid::from_raw(
+        i32::try_from(child.id().expect("the run is running")).expect("pid"),
+    )
+    .expect("a valid pid");
+    rustix::process::kill_process(pid, signal).expect("signal sent");
+    let result = tokio::time::timeout(testkit::WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the run did not end within {:?} of {signal:?}",
+                testkit::WAIT
+            )
+        })
+        .expect("kstress run ends");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "an interrupted run exits 0:\n{stderr}"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("results.json")).expect("results.json written"),
+    )
+    .expect("JSON");
+    assert_eq!(results["extra"]["stop_reason"], "interrupted");
+    assert!(
+        results["operations"]["create"]["count"]
+            .as_u64()
+            .expect("count")
+            > 0
+    );
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_a_run_like_ctrl_c() {
+    assert_signal_ends_the_run_gracefully(rustix::process::Signal::TERM, "sigterm-run").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_ends_a_run_gracefully() {
+    assert_signal_ends_the_run_gracefully(rustix::process::Signal::INT, "sigint-run").await;
+}

@@ -81,6 +81,14 @@ pub use snapshot::{ClassSnapshot, SeriesCell, Snapshot};
 /// File name of the HTML report inside `--output`.
 pub const REPORT_FILE: &str = "report.html";
 
+/// Creates `dir` if missing and checks that reports can be written into
+/// it the way [`Report::write_json`] writes them. Runs check their output
+/// directory with this before they start, so that a wrong path costs a
+/// second instead of the results of the whole run.
+pub fn prepare_output_dir(dir: &Path) -> Result<(), Error> {
+    results::probe_dir(dir)
+}
+
 /// Errors from measurement and reporting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

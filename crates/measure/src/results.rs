@@ -290,6 +290,18 @@ fn per_second(count: u64, duration_s: f64) -> f64 {
 
 /// Writes `name` into `dir` through a temporary file in the same directory
 /// and a rename, so the file is either the old or the new content.
+/// Creates `dir` and a temporary file in it, removed again: what
+/// [`write_atomically`] needs to succeed, short of the final rename.
+pub(crate) fn probe_dir(dir: &Path) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    Ok(())
+}
+
 pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
     use std::io::Write as _;
 

@@ -102,9 +102,14 @@ impl Serve {
     /// own crate's tests know (`env!("CARGO_BIN_EXE_kstress")`). Returns
     /// once it listens, as [`Serve::start_in`] does.
     pub async fn start(binary: impl AsRef<Path>, args: &[String]) -> Serve {
+        Self::start_on(binary, "127.0.0.1:0", args).await
+    }
+
+    /// [`Serve::start`] on `listen` instead of a free loopback port.
+    pub async fn start_on(binary: impl AsRef<Path>, listen: &str, args: &[String]) -> Serve {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().to_owned();
-        Self::spawn(binary.as_ref(), &path, args, Some(dir)).await
+        Self::spawn(binary.as_ref(), &path, listen, args, Some(dir)).await
     }
 
     /// Starts `binary serve` with `args` and its kubeconfig in `dir`, and
@@ -112,7 +117,7 @@ impl Serve {
     /// kubeconfig left there by an earlier process is removed first, so a
     /// restarted server is never reached through a stale one.
     pub async fn start_in(binary: impl AsRef<Path>, dir: &Path, args: &[String]) -> Serve {
-        Self::spawn(binary.as_ref(), dir, args, None).await
+        Self::spawn(binary.as_ref(), dir, "127.0.0.1:0", args, None).await
     }
 
     /// What [`Serve::start`] and [`Serve::start_in`] share; `owned` is the
@@ -120,13 +125,14 @@ impl Serve {
     async fn spawn(
         binary: &Path,
         dir: &Path,
+        listen: &str,
         args: &[String],
         owned: Option<tempfile::TempDir>,
     ) -> Serve {
         let kubeconfig = dir.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
         let mut child = Command::new(binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .args(["serve", "--listen", listen, "--kubeconfig-out"])
             .arg(&kubeconfig)
             .args(args)
             .stdin(Stdio::null())

@@ -1,0 +1,60 @@
+//! `kstress conformance node` as a user runs it: the built binary on its
+//! embedded cluster.
+
+use std::process::Stdio;
+
+use testkit::WAIT;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn sigterm_stops_conformance_like_ctrl_c() {
+    // Side by side, one scenario passes in about a second while the other
+    // runs for half a minute, so the signal arrives while that one runs.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kstress"))
+        .args([
+            "conformance",
+            "node",
+            "--parallel",
+            "2",
+            "--focus",
+            "^(image-pull/never-missing|lifecycle/restart-always)$",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kstress conformance node starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    // SKIP lines for the scenarios not chosen come first.
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            let line = lines.next_line().await.expect("stdout").expect("a line");
+            if !line.starts_with("SKIP ") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a scenario result within the bound");
+    assert!(
+        first.starts_with("PASS image-pull/never-missing"),
+        "{first}"
+    );
+    let pid = rustix::process::Pid::from_raw(
+        i32::try_from(child.id().expect("still running")).expect("pid"),
+    )
+    .expect("a valid pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM sent");
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("conformance ends after SIGTERM")
+        .expect("exit status");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGTERM)") && stderr.contains("kubectl delete namespace -l"),
+        "{stderr}"
+    );
+}
