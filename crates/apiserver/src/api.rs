@@ -488,6 +488,9 @@ impl Api {
         strategy::prepare_update(def, &mut obj, &old.value, scope);
         def.rules.derive(&mut obj);
         strategy::validate(def, &obj)?;
+        if scope == WriteScope::Main {
+            strategy::validate_update(def, &obj, &old.value)?;
+        }
         if dry_run || unchanged(&mut obj, old) {
             let mut value = if dry_run { obj } else { old.value.clone() };
             return Ok(Written {

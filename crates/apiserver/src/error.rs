@@ -4,8 +4,6 @@
 //! message and details kube-apiserver would send, because clients branch on
 //! them (kube-rs and client-go test `reason`, kubectl prints `message`).
 
-use serde_json::{Value, json};
-
 /// One invalid field, reported in `details.causes` of a 422.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -283,44 +281,102 @@ impl ApiError {
 
     /// The `metav1.Status` object sent as the response body (and inside
     /// watch ERROR events).
-    pub fn to_status(&self) -> Value {
-        let mut status = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        let mut details = serde_json::Map::new();
-        if let Some(subject) = &self.subject {
-            if !subject.name.is_empty() {
-                details.insert("name".into(), subject.name.clone().into());
-            }
-            if !subject.group.is_empty() {
-                details.insert("group".into(), subject.group.clone().into());
-            }
-            if !subject.resource.is_empty() {
-                details.insert("kind".into(), subject.resource.clone().into());
-            }
-        }
-        if !self.causes.is_empty() {
-            let causes = self
+    /// The Status object as kube-apiserver's JSON encoder writes it: keys
+    /// in the Go struct's order (kind, apiVersion, metadata, status,
+    /// message, reason, details, code), empty fields left out.
+    pub fn status_json(&self) -> Vec<u8> {
+        let subject = self.subject.as_deref();
+        let details = StatusDetails {
+            name: subject.map(|s| s.name.as_str()).filter(|s| !s.is_empty()),
+            group: subject.map(|s| s.group.as_str()).filter(|s| !s.is_empty()),
+            kind: subject
+                .map(|s| s.resource.as_str())
+                .filter(|s| !s.is_empty()),
+            causes: self
                 .causes
                 .iter()
-                .map(|c| json!({"reason": c.kind, "message": c.message, "field": c.field}))
-                .collect::<Vec<_>>();
-            details.insert("causes".into(), causes.into());
-        }
-        if let Some(seconds) = self.retry_after {
-            details.insert("retryAfterSeconds".into(), seconds.into());
-        }
-        if !details.is_empty() {
-            status["details"] = details.into();
-        }
-        status
+                .map(|c| StatusCause {
+                    reason: c.kind,
+                    message: &c.message,
+                    field: &c.field,
+                })
+                .collect(),
+            retry_after_seconds: self.retry_after,
+        };
+        let status = Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: Empty {},
+            status: "Failure",
+            message: &self.message,
+            reason: self.reason,
+            details: (!details.is_empty()).then_some(details),
+            code: self.code,
+        };
+        serde_json::to_vec(&status).expect("a Status always serializes")
     }
+
+    /// The body of an error response: the Status and the newline
+    /// kube-apiserver's encoder ends it with.
+    pub fn status_body(&self) -> Vec<u8> {
+        let mut body = self.status_json();
+        body.push(b'\n');
+        body
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: Empty,
+    status: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<StatusDetails<'a>>,
+    code: u16,
+}
+
+#[derive(serde::Serialize)]
+struct Empty {}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDetails<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    causes: Vec<StatusCause<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_seconds: Option<u32>,
+}
+
+impl StatusDetails<'_> {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.group.is_none()
+            && self.kind.is_none()
+            && self.causes.is_empty()
+            && self.retry_after_seconds.is_none()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StatusCause<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    field: &'a str,
 }
 
 impl From<store::StoreError> for ApiError {
@@ -340,5 +396,35 @@ impl From<store::StoreError> for ApiError {
             E::Timeout(msg) => ApiError::timeout(format!("storage did not answer in time: {msg}")),
             other => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bodies as kube-apiserver v1.33 writes them, byte for byte.
+    #[test]
+    fn status_bodies_are_byte_compatible_with_kube_apiserver() {
+        let not_found = ApiError::not_found(Subject::new("", "pods", "x"));
+        assert_eq!(
+            String::from_utf8(not_found.status_body()).unwrap(),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"pods \\\"x\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"x\",\"kind\":\"pods\"},\"code\":404}\n"
+        );
+        let invalid = ApiError::invalid(
+            "Deployment",
+            Subject::new("apps", "deployments", "web"),
+            vec![FieldError::required("spec.template")],
+        );
+        assert_eq!(
+            String::from_utf8(invalid.status_body()).unwrap(),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Deployment.apps \\\"web\\\" is invalid: spec.template: Required value\",\"reason\":\"Invalid\",\"details\":{\"name\":\"web\",\"group\":\"apps\",\"kind\":\"Deployment\",\"causes\":[{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\",\"field\":\"spec.template\"}]},\"code\":422}\n"
+        );
+        let throttled = ApiError::too_many_requests();
+        let body = String::from_utf8(throttled.status_json()).unwrap();
+        assert!(
+            body.ends_with(",\"reason\":\"TooManyRequests\",\"details\":{\"retryAfterSeconds\":1},\"code\":429}"),
+            "{body}"
+        );
     }
 }

@@ -22,7 +22,7 @@ pub(crate) fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body>
 }
 
 pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
-    let mut response = json_response(err.code, err.to_status().to_string());
+    let mut response = json_response(err.code, err.status_body());
     if let Some(seconds) = err.retry_after
         && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
     {

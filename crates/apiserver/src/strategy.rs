@@ -251,6 +251,18 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// The kind's checks of an update against the stored object; the 422 to
+/// send.
+pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    def.rules.validate_update(new, old, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&def.kind, subject(def, new), errors))
+    }
+}
+
 fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
     match def.rules.name_rule() {
         NameRule::Label => validation::is_dns1123_label(name),

@@ -151,7 +151,7 @@ pub async fn start(
     let bookmark_interval = settings.bookmark_interval;
     match registered {
         Err(err) if err.code == 410 => {
-            let frame = frame("ERROR", &Bytes::from(err.to_status().to_string()));
+            let frame = frame("ERROR", &Bytes::from(err.status_json()));
             tokio::spawn(async move {
                 let _ = tx.send(frame).await;
                 on_end();

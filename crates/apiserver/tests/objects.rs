@@ -877,6 +877,56 @@ async fn pod_status_writes_may_change_labels_like_upstream() {
 }
 
 #[tokio::test]
+async fn a_pod_spec_is_immutable_but_its_images() {
+    let ts = TestServer::start().await;
+    let api: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
+    api.create(&PostParams::default(), &pod("fixed"))
+        .await
+        .unwrap();
+    let image = api
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            // Strategic: the container keeps its defaulted fields (a merge
+            // patch would replace the list and default imagePullPolicy
+            // anew, which upstream refuses too).
+            &Patch::Strategic(
+                json!({"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        image.spec.unwrap().containers[0].image.as_deref(),
+        Some("busybox:2")
+    );
+    let refused = status_of(
+        api.patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"restartPolicy": "Never"}})),
+        )
+        .await,
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    assert!(
+        refused.message.starts_with(
+            "Pod \"fixed\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+        ),
+        "{}",
+        refused.message
+    );
+    let mut replaced = api.get("fixed").await.unwrap();
+    replaced.spec.as_mut().unwrap().node_name = Some("elsewhere".into());
+    let refused = status_of(
+        api.replace("fixed", &PostParams::default(), &replaced)
+            .await,
+    );
+    assert_eq!(refused.code, 422, "{}", refused.message);
+    ts.stop().await;
+}
+
+#[tokio::test]
 async fn cluster_scoped_custom_resources_with_status() {
     let ts = TestServer::start().await;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =

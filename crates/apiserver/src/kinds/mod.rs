@@ -166,6 +166,10 @@ pub trait Kind: Send + Sync + 'static {
     /// The kind's own validation, after the metadata checks every kind gets.
     fn validate(&self, _def: &ResourceDef, _obj: &Value, _errors: &mut Vec<FieldError>) {}
 
+    /// The kind's checks of a client's update of the main resource against
+    /// the stored object (immutable fields), after [`Kind::validate`].
+    fn validate_update(&self, _new: &Value, _old: &Value, _errors: &mut Vec<FieldError>) {}
+
     /// The value of a field selector field beyond `metadata.name` and
     /// `metadata.namespace`; `None` when the kind does not offer it.
     fn field(&self, _obj: &Value, _field: &str) -> Option<String> {

@@ -40,6 +40,14 @@ impl Kind for Pod {
         validate_pod_spec(obj.get("spec"), "spec", errors);
     }
 
+    fn validate_update(&self, new: &Value, old: &Value, errors: &mut Vec<FieldError>) {
+        if let (Some(new_spec), Some(old_spec)) = (new.get("spec"), old.get("spec"))
+            && !only_mutable_fields_changed(new_spec, old_spec)
+        {
+            errors.push(FieldError::forbidden("spec", IMMUTABLE_SPEC));
+        }
+    }
+
     fn field(&self, obj: &Value, field: &str) -> Option<String> {
         let pointer = match field {
             "spec.nodeName" => "/spec/nodeName",
@@ -100,6 +108,75 @@ impl Kind for Pod {
             None => requested,
         }
     }
+}
+
+/// Upstream's words for a pod update that changes more than it may.
+const IMMUTABLE_SPEC: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// Whether `new` differs from `old` only where a running pod may change,
+/// as upstream's ValidatePodUpdate allows: container images, an active
+/// deadline, added tolerations, removed scheduling gates, and a negative
+/// grace period raised to 1.
+fn only_mutable_fields_changed(new: &Value, old: &Value) -> bool {
+    let mut carried = new.clone();
+    let Some(spec) = carried.as_object_mut() else {
+        return new == old;
+    };
+    for list in ["initContainers", "containers"] {
+        let old_images: Vec<Option<&Value>> = old
+            .get(list)
+            .and_then(Value::as_array)
+            .map(|c| c.iter().map(|c| c.get("image")).collect())
+            .unwrap_or_default();
+        if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut)
+            && containers.len() == old_images.len()
+        {
+            for (container, image) in containers.iter_mut().zip(old_images) {
+                if let (Some(container), Some(image)) = (container.as_object_mut(), image) {
+                    container.insert("image".into(), image.clone());
+                }
+            }
+        }
+    }
+    let keep_old = |spec: &mut serde_json::Map<String, Value>, field: &str| match old.get(field) {
+        Some(value) => {
+            spec.insert(field.into(), value.clone());
+        }
+        None => {
+            spec.remove(field);
+        }
+    };
+    keep_old(spec, "activeDeadlineSeconds");
+    let old_tolerations = old.get("tolerations").and_then(Value::as_array);
+    let added_only = match (
+        spec.get("tolerations").and_then(Value::as_array),
+        old_tolerations,
+    ) {
+        (Some(new), Some(old)) => old.iter().all(|t| new.contains(t)),
+        _ => true,
+    };
+    if added_only {
+        keep_old(spec, "tolerations");
+    }
+    let gates_removed = match (
+        spec.get("schedulingGates").and_then(Value::as_array),
+        old.get("schedulingGates").and_then(Value::as_array),
+    ) {
+        (Some(new), Some(old)) => new.iter().all(|g| old.contains(g)),
+        (None, _) => true,
+        (Some(new), None) => new.is_empty(),
+    };
+    if gates_removed {
+        keep_old(spec, "schedulingGates");
+    }
+    let was_negative = old
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|g| g < 0);
+    if was_negative && spec.get("terminationGracePeriodSeconds") == Some(&Value::from(1)) {
+        keep_old(spec, "terminationGracePeriodSeconds");
+    }
+    carried == *old
 }
 
 /// The defaults kube-apiserver fills into a pod spec, so clients (and the
@@ -307,4 +384,51 @@ fn pod_cells(obj: &Value) -> Vec<Value> {
         table::or_none(text_at(obj, "/status/podIP")).into(),
         table::or_none(text_at(obj, "/spec/nodeName")).into(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Value {
+        json!({
+            "containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}],
+            "tolerations": [{"key": "a", "operator": "Exists"}],
+            "schedulingGates": [{"name": "wait"}],
+            "terminationGracePeriodSeconds": -1,
+        })
+    }
+
+    #[test]
+    fn a_running_pod_may_change_images_deadline_tolerations_and_gates() {
+        let old = spec();
+        let mut new = spec();
+        new["containers"][0]["image"] = "nginx:2".into();
+        new["activeDeadlineSeconds"] = 30.into();
+        new["tolerations"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": "b", "operator": "Exists"}));
+        new["schedulingGates"] = json!([]);
+        new["terminationGracePeriodSeconds"] = 1.into();
+        assert!(only_mutable_fields_changed(&new, &old));
+        assert!(only_mutable_fields_changed(&old, &old));
+    }
+
+    #[test]
+    fn anything_else_in_a_pod_spec_is_immutable() {
+        let old = spec();
+        let changes: [fn(&mut Value); 5] = [
+            |s| s["containers"][0]["ports"][0]["containerPort"] = 81.into(),
+            |s| s["nodeName"] = "other".into(),
+            |s| s["tolerations"] = json!([]),
+            |s| s["schedulingGates"] = json!([{"name": "wait"}, {"name": "more"}]),
+            |s| s["terminationGracePeriodSeconds"] = 5.into(),
+        ];
+        for change in changes {
+            let mut new = spec();
+            change(&mut new);
+            assert!(!only_mutable_fields_changed(&new, &old), "{new}");
+        }
+    }
 }
