@@ -271,8 +271,17 @@ async fn dispatch(
             shared.metrics.encode(),
             "text/plain; version=0.0.4; charset=utf-8",
         )),
-        Route::CoreVersions => json_value(discovery::core_versions(&shared.server_address)),
-        Route::Groups => json_value(discovery::groups(&snapshot)),
+        Route::CoreVersions | Route::Groups => {
+            let core = route == Route::CoreVersions;
+            match discovery::aggregated_version(header_str(&req, header::ACCEPT)) {
+                Some(media) => Ok(discovery_response(
+                    discovery::aggregated(&snapshot, core, media),
+                    media,
+                )),
+                None if core => json_value(discovery::core_versions(&shared.server_address)),
+                None => json_value(discovery::groups(&snapshot)),
+            }
+        }
         Route::Group(group) => discovery::group(&snapshot, &group)
             .map(|v| json_response(200, v.to_string()))
             .ok_or_else(ApiError::no_route),
@@ -312,6 +321,16 @@ async fn dispatch(
             resource_request(shared, &snapshot, req, path, &user, accounting).await
         }
     }
+}
+
+/// An aggregated discovery document, in the media type asked for; `Vary`
+/// tells caches that the same path answers differently per Accept header.
+fn discovery_response(document: Value, media: &'static str) -> Response<Body> {
+    let mut response = json_response(200, document.to_string());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
 }
 
 fn version_info() -> Value {

@@ -576,3 +576,90 @@ async fn table_output_has_the_columns_kubectl_prints() {
     assert!(columns.starts_with(&["Name", "Status"]), "{columns:?}");
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn aggregated_discovery_matches_the_per_group_documents() {
+    use kube::client::{APIGroupDiscovery, APIResourceDiscovery};
+    fn resource<'a>(group: &'a APIGroupDiscovery, plural: &str) -> &'a APIResourceDiscovery {
+        group.versions[0]
+            .resources
+            .iter()
+            .find(|r| r.resource.as_deref() == Some(plural))
+            .unwrap_or_else(|| panic!("{plural} in {:?}", group.metadata))
+    }
+    fn subresources(resource: &APIResourceDiscovery) -> Vec<(String, String)> {
+        resource
+            .subresources
+            .iter()
+            .map(|s| {
+                let kind = s.response_kind.as_ref().and_then(|k| k.kind.clone());
+                (
+                    s.subresource.clone().unwrap_or_default(),
+                    kind.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+    let ts = TestServer::start().await;
+    let groups = ts.client.list_api_groups_aggregated().await.unwrap();
+    let group_name = |g: &APIGroupDiscovery| g.metadata.as_ref().and_then(|m| m.name.clone());
+    assert!(
+        groups.items.iter().all(|g| group_name(g).is_some()),
+        "/apis lists named groups only"
+    );
+    let apps = groups
+        .items
+        .iter()
+        .find(|g| group_name(g).as_deref() == Some("apps"))
+        .expect("the apps group in /apis");
+    assert_eq!(apps.versions[0].version.as_deref(), Some("v1"));
+    let deployments = resource(apps, "deployments");
+    assert_eq!(deployments.scope.as_deref(), Some("Namespaced"));
+    assert_eq!(
+        deployments
+            .response_kind
+            .as_ref()
+            .and_then(|k| k.kind.as_deref()),
+        Some("Deployment")
+    );
+    assert_eq!(deployments.short_names, ["deploy"]);
+    assert_eq!(
+        subresources(deployments),
+        [
+            ("scale".to_string(), "Scale".to_string()),
+            ("status".to_string(), "Deployment".to_string())
+        ]
+    );
+
+    let core = ts.client.list_core_api_versions_aggregated().await.unwrap();
+    assert_eq!(core.items.len(), 1, "/api holds the core group alone");
+    let pods = resource(&core.items[0], "pods");
+    let pod_subresources: Vec<String> = subresources(pods).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(pod_subresources, ["binding", "status"]);
+    assert_eq!(
+        resource(&core.items[0], "nodes").scope.as_deref(),
+        Some("Cluster")
+    );
+
+    // A client that resolves kinds through aggregated discovery finds the
+    // same resources as one that walks every group version.
+    let aggregated = Discovery::new(ts.client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let walked = Discovery::new(ts.client.clone()).run().await.unwrap();
+    let served = |d: &Discovery| -> Vec<String> {
+        let mut all: Vec<String> = d
+            .groups()
+            .flat_map(|g| {
+                g.recommended_resources()
+                    .into_iter()
+                    .map(|(ar, _)| format!("{}/{}", ar.api_version, ar.plural))
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(served(&aggregated), served(&walked));
+    ts.stop().await;
+}
