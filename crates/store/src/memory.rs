@@ -9,11 +9,15 @@
 //! what makes a watch exact: a watch replays and registers while it holds
 //! the lock shared, so it can neither miss nor repeat a change.
 //!
-//! History is kept until compaction, like etcd's. Because memory is not
-//! disk, the backend also compacts by itself once the log holds more than
-//! `history_limit` events, so a write-heavy run cannot grow without bound;
+//! History is kept until compaction, like etcd's: the API server compacts
+//! every five minutes, as kube-apiserver does, so continue tokens and watch
+//! resourceVersions stay valid as long as upstream's. Because memory is not
+//! disk, the backend also compacts by itself once the history weighs more
+//! than `history_bytes`, so a write-heavy run cannot grow without bound;
 //! reads and watches older than that get `Compacted` (410 Gone upstream),
-//! exactly as after an etcd compaction.
+//! exactly as after an etcd compaction. The bound is by memory, not by a
+//! count of writes, so small objects keep a long history and a burst of
+//! large ones a shorter one.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
@@ -40,9 +44,11 @@ pub struct MemoryStoreOptions {
     /// never wait for a watcher, so this bounds the memory a stalled client
     /// can pin.
     pub watch_buffer: usize,
-    /// Events of history kept before the store compacts by itself (at least
-    /// one).
-    pub history_limit: usize,
+    /// Bytes of history kept before the store compacts by itself: each
+    /// logged write weighs its key and value plus
+    /// [`MemoryStore::EVENT_OVERHEAD_BYTES`]. The newest write is always
+    /// kept.
+    pub history_bytes: usize,
 }
 
 impl Default for MemoryStoreOptions {
@@ -50,7 +56,7 @@ impl Default for MemoryStoreOptions {
         MemoryStoreOptions {
             progress_interval: Duration::from_secs(1),
             watch_buffer: 10_000,
-            history_limit: 50_000,
+            history_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -101,19 +107,28 @@ struct State {
     revision: Revision,
     compacted: Revision,
     keys: BTreeMap<String, Vec<Version>>,
-    /// One event per revision from the compaction point on, oldest first.
+    /// One event per revision from the compaction point on, oldest first
+    /// (and compacted events not yet forgotten before them).
     log: VecDeque<Event>,
-    history_limit: usize,
+    /// The weight of the log's events from the compaction point on.
+    history_weight: usize,
+    history_bytes: usize,
+}
+
+/// What one logged write is counted as against the history bound.
+fn weight(event: &Event) -> usize {
+    MemoryStore::EVENT_OVERHEAD_BYTES + event.kv.key.len() + event.kv.value.len()
 }
 
 impl State {
-    fn new(history_limit: usize) -> State {
+    fn new(history_bytes: usize) -> State {
         State {
             revision: 0,
             compacted: 0,
             keys: BTreeMap::new(),
             log: VecDeque::new(),
-            history_limit: history_limit.max(1),
+            history_weight: 0,
+            history_bytes,
         }
     }
 
@@ -250,6 +265,7 @@ impl State {
             kv: kv.clone(),
             prev,
         };
+        self.history_weight += weight(&event);
         self.log.push_back(event);
         self.trim_history();
         kv
@@ -273,14 +289,19 @@ impl State {
             .collect())
     }
 
-    /// Keeps the log at `history_limit` events: each write over the limit
-    /// moves the compaction point past the oldest event and forgets a few
-    /// compacted events, so the cost is a small constant per write rather
-    /// than a pause every so often under the write lock.
+    /// Keeps the history within `history_bytes`: each write over the bound
+    /// moves the compaction point past the oldest events it needs to and
+    /// forgets a few compacted events, so the cost is a small constant per
+    /// write rather than a pause every so often under the write lock.
     fn trim_history(&mut self) {
-        let excess = self.log.len().saturating_sub(self.history_limit);
-        if excess > 0 {
-            let oldest_kept = self.log[excess].revision();
+        if self.history_weight > self.history_bytes {
+            let mut oldest = self.log.partition_point(|e| e.revision() < self.compacted);
+            let mut kept = self.history_weight;
+            while kept > self.history_bytes && oldest + 1 < self.log.len() {
+                kept -= weight(&self.log[oldest]);
+                oldest += 1;
+            }
+            let oldest_kept = self.log[oldest].revision();
             self.mark_compacted(oldest_kept);
         }
         self.forget_compacted(TRIM_STEP);
@@ -290,7 +311,14 @@ impl State {
     /// now on; what they would have seen is forgotten in steps by
     /// [`State::forget_compacted`].
     fn mark_compacted(&mut self, revision: Revision) {
-        self.compacted = self.compacted.max(revision);
+        if revision <= self.compacted {
+            return;
+        }
+        let from = self.log.partition_point(|e| e.revision() < self.compacted);
+        let to = self.log.partition_point(|e| e.revision() < revision);
+        let dropped: usize = self.log.range(from..to).map(weight).sum();
+        self.history_weight -= dropped;
+        self.compacted = revision;
     }
 
     /// Forgets up to `max` log entries before the compaction point, with
@@ -328,12 +356,16 @@ const TRIM_STEP: usize = 16;
 const COMPACTION_STEP: usize = 1_000;
 
 impl MemoryStore {
+    /// The bookkeeping counted for each logged write beyond its key and
+    /// value: the event, its previous value's handle and the version entry.
+    pub const EVENT_OVERHEAD_BYTES: usize = 128;
+
     /// An empty store. It needs no runtime; its first watch starts the
     /// progress notifier on the caller's tokio runtime.
     pub fn new(options: MemoryStoreOptions) -> MemoryStore {
         MemoryStore {
             inner: Arc::new(Inner {
-                state: RwLock::new(State::new(options.history_limit)),
+                state: RwLock::new(State::new(options.history_bytes)),
                 hub: SharedHub::new(Hub::new(0, options.watch_buffer), options.progress_interval),
             }),
         }
@@ -489,28 +521,39 @@ mod tests {
     }
 
     #[test]
-    fn the_history_limit_is_kept_with_every_write() {
-        let mut state = State::new(8);
-        let mut kv = state.create("/x", v("0")).unwrap();
+    fn the_history_bound_is_kept_with_every_write() {
+        // Writes of "/x" with two-byte values weigh the same: 8 fit.
+        let write = MemoryStore::EVENT_OVERHEAD_BYTES + 2 + 2;
+        let mut state = State::new(8 * write);
+        let mut kv = state.create("/x", v("00")).unwrap();
         for i in 1..8 {
             kv = state
-                .update("/x", Bytes::from(i.to_string()), kv.mod_revision)
+                .update("/x", Bytes::from(format!("{i:02}")), kv.mod_revision)
                 .unwrap();
         }
-        assert_eq!(state.compacted, 0, "8 events fit in the limit");
+        assert_eq!(state.compacted, 0, "8 writes fit in the bound");
         for i in 8..20 {
             kv = state
-                .update("/x", Bytes::from(i.to_string()), kv.mod_revision)
+                .update("/x", Bytes::from(format!("{i:02}")), kv.mod_revision)
                 .unwrap();
-            assert_eq!(state.log.len(), 8, "the log stays at the limit");
+            assert_eq!(state.log.len(), 8, "the log stays within the bound");
             assert_eq!(state.compacted, kv.mod_revision - 7);
             assert_eq!(state.keys["/x"].len(), 8, "one version per kept event");
         }
+        // One large write pushes out as many small ones as its weight.
+        let large = Bytes::from(vec![b'x'; 3 * write]);
+        kv = state.update("/x", large, kv.mod_revision).unwrap();
+        assert_eq!(state.compacted, kv.mod_revision - 4, "4 small writes left");
+        // A write larger than the whole bound is still kept, alone.
+        let huge = Bytes::from(vec![b'y'; 10 * write]);
+        kv = state.update("/x", huge, kv.mod_revision).unwrap();
+        assert_eq!(state.compacted, kv.mod_revision);
+        assert!(state.history_weight > state.history_bytes);
     }
 
     #[test]
     fn a_compaction_is_forgotten_in_steps() {
-        let mut state = State::new(1_000);
+        let mut state = State::new(usize::MAX);
         for i in 0..100 {
             state.create(&format!("/k{i}"), v("1")).unwrap();
         }

@@ -169,8 +169,9 @@ async fn progress_outlives_the_runtime_of_the_first_watch() {
 
 #[tokio::test]
 async fn history_is_bounded_by_self_compaction() {
+    // 100 writes of "/h/x" with values of up to three digits.
     let store = MemoryStore::new(MemoryStoreOptions {
-        history_limit: 100,
+        history_bytes: 100 * (MemoryStore::EVENT_OVERHEAD_BYTES + 4 + 3),
         ..Default::default()
     });
     let compacted = store::testsuite::self_compaction(&store, 1000, 876..=901).await;
