@@ -15,13 +15,14 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::authn::UserInfo;
 use crate::error::ApiError;
+use crate::fieldvalidation::{FieldValidation, warning_header};
 use crate::metrics::{KindLabels, WatchLabels};
 use crate::path::ResourcePath;
 use crate::query::{self, DeleteOptions, ListOptions};
 use crate::rbac::Target;
 use crate::registry::{ResourceDef, Snapshot};
 use crate::response::json_response;
-use crate::server::{Accounting, Body, Shared};
+use crate::server::{Accounting, Body, Shared, openapi_documents};
 use crate::strategy::WriteScope;
 use crate::subresources::{bind_pod, check_subresource, scale_view, update_scale};
 use crate::table;
@@ -69,7 +70,7 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 
 pub(crate) async fn resource_request(
     shared: &Arc<Shared>,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     req: Request<Incoming>,
     path: ResourcePath,
     user: &UserInfo,
@@ -110,7 +111,7 @@ pub(crate) async fn resource_request(
         g.inc();
         g.clone()
     });
-    let request = execute(shared, def, req, path, q, verb);
+    let request = execute(shared, snapshot, def, req, path, q, verb);
     let result = if verb == Verb::Watch {
         request.await
     } else {
@@ -160,6 +161,7 @@ fn authorize_resource(
 
 async fn execute(
     shared: &Arc<Shared>,
+    snapshot: &Arc<Snapshot>,
     def: Arc<ResourceDef>,
     req: Request<Incoming>,
     path: ResourcePath,
@@ -257,46 +259,36 @@ async fn execute(
                 }
                 (Some(_), _) => Err(ApiError::method_not_supported(&def.plural, "create")),
                 (None, _) => {
-                    let obj = if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+                    let mut obj = if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
                         crate::protobuf::decode(&def, &body)?
                     } else {
                         parse_json(&body)?
                     };
+                    let warnings = validate_fields(shared, snapshot, &def, &q, &mut obj)?;
                     let object = api.create(&def, ns, obj, dry_run).await?;
-                    Ok(render_one(&object, 201))
+                    Ok(with_warnings(render_one(&object, 201), &warnings))
                 }
             }
         }
         Verb::Update => {
             let body = read_body(shared, req.into_body()).await?;
-            let obj = parse_json(&body)?;
-            let written = match sub {
-                Some("scale") => {
-                    update_scale(api, &def, ns, &name, |scale| {
-                        *scale = obj.clone();
-                        Ok(())
-                    })
-                    .await?
-                }
-                Some("status") => {
-                    api.update(&def, ns, &name, obj, WriteScope::Status, dry_run)
-                        .await?
-                }
-                _ => {
-                    api.update(&def, ns, &name, obj, WriteScope::Main, dry_run)
-                        .await?
-                }
-            };
+            let mut obj = parse_json(&body)?;
             if sub == Some("scale") {
+                let written = update_scale(api, &def, ns, &name, |scale| {
+                    *scale = obj.clone();
+                    Ok(())
+                })
+                .await?;
                 return Ok(json_response(
                     200,
                     scale_view(&def, &written.object.value).to_string(),
                 ));
             }
-            Ok(render_one(
-                &written.object,
-                if written.created { 201 } else { 200 },
-            ))
+            let scope = write_scope(sub);
+            let warnings = validate_fields(shared, snapshot, &def, &q, &mut obj)?;
+            let written = api.update(&def, ns, &name, obj, scope, dry_run).await?;
+            let code = if written.created { 201 } else { 200 };
+            Ok(with_warnings(render_one(&written.object, code), &warnings))
         }
         Verb::Patch => {
             let body = read_body(shared, req.into_body()).await?;
@@ -306,50 +298,40 @@ async fn execute(
             if patch_type == PatchType::ApplyPatch {
                 return Err(ApiError::unsupported_media_type(media));
             }
-            let written = match sub {
-                Some("scale") => {
-                    update_scale(api, &def, ns, &name, |scale| {
-                        let meta =
-                            apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
-                        *scale =
-                            apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
-                                .map_err(|err| ApiError::bad_request(err.to_string()))?;
-                        Ok(())
-                    })
-                    .await?
-                }
-                Some("status") => {
-                    api.patch(
-                        &def,
-                        ns,
-                        &name,
-                        patch_type,
-                        &body,
-                        WriteScope::Status,
-                        dry_run,
-                    )
-                    .await?
-                }
-                _ => {
-                    api.patch(
-                        &def,
-                        ns,
-                        &name,
-                        patch_type,
-                        &body,
-                        WriteScope::Main,
-                        dry_run,
-                    )
-                    .await?
-                }
-            };
             if sub == Some("scale") {
+                let written = update_scale(api, &def, ns, &name, |scale| {
+                    let meta =
+                        apimachinery::patch::PatchMeta::for_kind("autoscaling", "v1", "Scale");
+                    *scale = apimachinery::patch::apply(patch_type, scale, &body, meta.as_ref())
+                        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+                    Ok(())
+                })
+                .await?;
                 return Ok(json_response(
                     200,
                     scale_view(&def, &written.object.value).to_string(),
                 ));
             }
-            Ok(render_one(&written.object, 200))
+            // A merge patch has the object's shape, so its undeclared
+            // fields are found (and dropped) like an object's; a JSON patch
+            // names paths, which the patched object's own checks cover. A
+            // body that is no JSON gets the patch's own error below.
+            let merge = matches!(
+                patch_type,
+                PatchType::MergePatch | PatchType::StrategicMergePatch
+            );
+            let (body, warnings) = match parse_json(&body) {
+                Ok(mut patch) if merge => {
+                    let warnings = validate_fields(shared, snapshot, &def, &q, &mut patch)?;
+                    (Bytes::from(patch.to_string()), warnings)
+                }
+                _ => (body, Vec::new()),
+            };
+            let scope = write_scope(sub);
+            let written = api
+                .patch(&def, ns, &name, patch_type, &body, scope, dry_run)
+                .await?;
+            Ok(with_warnings(render_one(&written.object, 200), &warnings))
         }
         Verb::Delete => {
             let body = read_body(shared, req.into_body()).await?;
@@ -369,4 +351,36 @@ async fn execute(
             ))
         }
     }
+}
+
+/// The part of an object a write through `sub` may change.
+fn write_scope(sub: Option<&str>) -> WriteScope {
+    match sub {
+        Some("status") => WriteScope::Status,
+        _ => WriteScope::Main,
+    }
+}
+
+/// Applies the request's `fieldValidation` to a body of `def`'s kind: its
+/// undeclared fields are dropped, and reported as warnings or refused.
+fn validate_fields(
+    shared: &Shared,
+    snapshot: &Arc<Snapshot>,
+    def: &ResourceDef,
+    q: &std::collections::HashMap<String, String>,
+    obj: &mut Value,
+) -> Result<Vec<String>, ApiError> {
+    let validation = FieldValidation::from_query(q)?;
+    let docs = openapi_documents(shared, snapshot)?;
+    validation.apply(&docs, def, obj)
+}
+
+/// Adds one `Warning` header per warning.
+fn with_warnings(mut response: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for warning in warnings {
+        if let Some(value) = warning_header(warning) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }

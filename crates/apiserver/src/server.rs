@@ -356,7 +356,7 @@ fn go_arch() -> &'static str {
     }
 }
 
-fn openapi_documents(
+pub(crate) fn openapi_documents(
     shared: &Shared,
     snapshot: &Arc<Snapshot>,
 ) -> Result<Arc<openapi::Documents>, ApiError> {

@@ -373,3 +373,49 @@ async fn deleting_a_namespace_removes_its_content() {
         "content of the deleted namespace remains: {left:?}"
     );
 }
+
+/// A pod manifest with a misspelt field, as users write them.
+const POD_WITH_TYPO: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: typo
+spec:
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolice: Always
+";
+
+#[tokio::test]
+async fn unknown_fields_are_refused_by_strict_validation_and_warned_about_otherwise() {
+    let serve = Serve::start().await;
+    let manifest = write(serve.dir.path(), "typo.yaml", POD_WITH_TYPO);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    // kubectl validates strictly by default and leaves it to the server.
+    let (created, _, stderr) = serve.run(&["create", "-f", manifest]).await;
+    assert!(!created, "a strict create with an unknown field fails");
+    assert!(
+        stderr.contains(
+            "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.containers[0].imagePullPolice\""
+        ),
+        "{stderr}"
+    );
+    let (found, _, _) = serve.run(&["get", "pod", "typo"]).await;
+    assert!(!found, "nothing was stored");
+
+    let (created, _, stderr) = serve
+        .run(&["create", "--validate=warn", "-f", manifest])
+        .await;
+    assert!(created, "{stderr}");
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.containers[0].imagePullPolice\""),
+        "{stderr}"
+    );
+    let pod = serve.json(&["get", "pod", "typo"]).await;
+    let container = &pod["spec"]["containers"][0];
+    assert!(
+        container.get("imagePullPolice").is_none(),
+        "dropped: {container}"
+    );
+    assert_eq!(container["imagePullPolicy"], "Always", "defaulted as usual");
+}

@@ -19,6 +19,7 @@
 //! Everything is encoded once per resource set so that serving a document
 //! is a reference-count increment.
 
+mod fields;
 mod gnostic;
 mod patch_meta;
 mod paths;
@@ -28,6 +29,7 @@ mod v2;
 use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
@@ -81,6 +83,17 @@ pub struct Documents {
     v3_root: Bytes,
     /// `api/v1` or `apis/{group}/{version}` -> its document.
     v3: BTreeMap<String, GroupVersionDocument>,
+    /// (group, version, kind) -> the schemas of its group-version and the
+    /// name of its own, for field validation.
+    kinds: BTreeMap<(String, String, String), KindSchema>,
+}
+
+/// The component schemas of a kind's group-version and its own name among
+/// them.
+#[derive(Debug, Clone)]
+struct KindSchema {
+    schemas: Arc<Map<String, Value>>,
+    name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -105,13 +118,23 @@ impl Documents {
                 .push(resource);
         }
         let mut v3 = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
         let mut definitions = Map::new();
         let mut v2_paths = Map::new();
         for (group_version, members) in by_group_version {
             let mut components = schemas::Components::new();
             let mut v3_paths = Map::new();
-            for resource in members {
+            let mut kind_names = Vec::new();
+            for resource in &members {
                 components.add(resource)?;
+                kind_names.push((
+                    (
+                        resource.group.clone(),
+                        resource.version.clone(),
+                        resource.kind.clone(),
+                    ),
+                    schemas::kind_name(resource)?,
+                ));
                 for item in paths::resource_paths(resource)? {
                     v3_paths.insert(item.path.clone(), item.to_v3());
                     v2_paths.insert(item.path.clone(), item.to_v2());
@@ -131,6 +154,13 @@ impl Documents {
             });
             let json = Bytes::from(document.to_string());
             let hash = content_hash(&json);
+            if let Some(Value::Object(schemas)) = document.pointer("/components/schemas") {
+                let schemas = Arc::new(schemas.clone());
+                for (gvk, name) in kind_names {
+                    let schemas = schemas.clone();
+                    kinds.insert(gvk, KindSchema { schemas, name });
+                }
+            }
             v3.insert(group_version, GroupVersionDocument { json, hash });
         }
         let root_paths: Map<String, Value> = v3
@@ -151,6 +181,7 @@ impl Documents {
             v2_json: Bytes::from(v2.to_string()),
             v3_root: Bytes::from(json!({"paths": root_paths}).to_string()),
             v3,
+            kinds,
         })
     }
 
@@ -179,6 +210,24 @@ impl Documents {
         self.v3
             .get(path)
             .map(|document| (document.json.clone(), document.hash.clone()))
+    }
+}
+
+impl Documents {
+    /// Removes the fields of `obj`, an object of `group/version` `kind`,
+    /// that its schema does not declare, and returns their paths
+    /// (`spec.template.spec.containers[0].bogus`), as kube-apiserver's
+    /// decoder drops and reports them; `None` for a kind not described
+    /// here.
+    pub fn prune_unknown_fields(
+        &self,
+        (group, version, kind): (&str, &str, &str),
+        obj: &mut Value,
+    ) -> Option<Vec<String>> {
+        let kind = self
+            .kinds
+            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))?;
+        Some(fields::prune_unknown(&kind.schemas, &kind.name, obj))
     }
 }
 

@@ -594,3 +594,70 @@ fn the_protobuf_decodes_to_the_json_document() {
     assert!(query.contains(&"fieldValidation"), "{query:?}");
     assert!(!pod_item.parameters.is_empty());
 }
+
+#[test]
+fn unknown_fields_are_found_and_pruned_where_the_schema_declares_fields() {
+    let mut custom = resource("example.com", "Widget", "widgets", true, &[]);
+    custom.schema = Schema::Custom(json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        },
+    }));
+    let mut resources = served();
+    resources.push(custom);
+    let docs = Documents::build(&resources).unwrap();
+    let mut deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"any": "label"}, "bogus": 1,
+                     "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+        "spec": {
+            "replica": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"spec": {"containers": [
+                {"name": "c", "image": "nginx", "resources": {"limits": {"cpu": "1"}}, "imagePullPolice": "Always"}
+            ]}},
+        },
+    });
+    let unknown = docs
+        .prune_unknown_fields(("apps", "v1", "Deployment"), &mut deployment)
+        .unwrap();
+    assert_eq!(
+        unknown,
+        [
+            "metadata.bogus",
+            "spec.replica",
+            "spec.template.spec.containers[0].imagePullPolice"
+        ]
+    );
+    assert!(deployment.pointer("/spec/replica").is_none(), "pruned");
+    assert_eq!(
+        deployment["metadata"]["labels"]["any"], "label",
+        "maps keep their keys"
+    );
+    assert_eq!(
+        deployment["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:spec": {}}),
+        "an object without declared fields keeps its content"
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "1"}})
+    );
+
+    let mut widget = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"size": 1, "colour": "red"},
+        "status": {"anything": {"goes": true}},
+    });
+    let unknown = docs
+        .prune_unknown_fields(("example.com", "v1", "Widget"), &mut widget)
+        .unwrap();
+    assert_eq!(unknown, ["spec.colour"]);
+    assert_eq!(widget["status"], json!({"anything": {"goes": true}}));
+    assert!(
+        docs.prune_unknown_fields(("", "v1", "Nothing"), &mut json!({}))
+            .is_none()
+    );
+}
