@@ -5,10 +5,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use apimachinery::patch::PatchType;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::{HeaderValue, Request, Response, header};
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
@@ -35,22 +35,38 @@ pub(crate) fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> &
         .unwrap_or("")
 }
 
-pub(crate) async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, shared.limits.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::too_large(format!(
-                "Request entity too large: limit is {}",
-                shared.limits.max_body_bytes
-            )))
+/// How much of an oversized body is read and discarded before its 413 is
+/// sent: an HTTP/2 client still sending when the server answers and
+/// resets the stream may report the reset instead of the answer, so the
+/// rest of a body of a sane size is taken first.
+const OVERSIZED_DRAIN_BYTES: usize = 64 << 20;
+
+pub(crate) async fn read_body(shared: &Shared, mut body: Incoming) -> Result<Bytes, ApiError> {
+    let limit = shared.limits.max_body_bytes;
+    let mut collected = BytesMut::new();
+    let mut oversized = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|err| ApiError::bad_request(format!("cannot read the request body: {err}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if oversized == 0 && collected.len() + data.len() <= limit {
+            collected.extend_from_slice(&data);
+            continue;
         }
-        Err(err) => Err(ApiError::bad_request(format!(
-            "cannot read the request body: {err}"
-        ))),
+        oversized = oversized.max(collected.len()) + data.len();
+        collected.clear();
+        if oversized > OVERSIZED_DRAIN_BYTES {
+            break;
+        }
     }
+    if oversized > 0 {
+        return Err(ApiError::too_large(format!(
+            "Request entity too large: limit is {limit}"
+        )));
+    }
+    Ok(collected.freeze())
 }
 
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {

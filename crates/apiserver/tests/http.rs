@@ -426,6 +426,60 @@ async fn oversized_requests_and_objects_are_refused() {
     ts.stop().await;
 }
 
+#[tokio::test]
+async fn an_oversized_body_over_http2_gets_its_413() {
+    let ts = TestServer::start().await;
+    let huge = json!({"metadata": {"name": "big"}, "data": {"x": "a".repeat(4 << 20)}});
+    // hyper's own client waits for the answer; curl, like many HTTP/2
+    // clients, reports a stream reset that arrives while it still sends.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let body = dir.path().join("body.json");
+    std::fs::write(&ca, ts.server.ca_pem()).unwrap();
+    std::fs::write(&body, huge.to_string()).unwrap();
+    let url = format!("{}/api/v1/namespaces/default/configmaps", ts.server.url());
+    let curl = tokio::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--http2", "--cacert"])
+        .arg(&ca)
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", ts.server.token()),
+        ])
+        .args([
+            "--header",
+            "Content-Type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body.display()))
+        .arg(&url)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(WAIT, curl)
+        .await
+        .expect("curl answers within the wait")
+        .expect("curl runs (Debian package curl)");
+    assert!(
+        output.status.success(),
+        "curl got no answer: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_status_shape(&status, 413, "RequestEntityTooLarge");
+
+    let mut sender = ts.http2().await;
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header("authorization", format!("Bearer {}", ts.server.token()))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(huge.to_string())))
+        .unwrap();
+    let response = tokio::time::timeout(WAIT, sender.send_request(request))
+        .await
+        .expect("an answer within the wait")
+        .expect("a response, not a reset stream");
+    assert_eq!(response.status().as_u16(), 413);
+    ts.stop().await;
+}
+
 /// Opens an HTTP/1.1 connection with its own TLS set-up and starts a POST
 /// whose body is sent only when the returned sender is told to: the
 /// request occupies a mutating in-flight slot until then.

@@ -110,6 +110,29 @@ impl TestServer {
     /// A raw TLS connection to the server that trusts its CA, for tests
     /// that drive HTTP by hand (slow bodies, readers that stop reading).
     pub async fn tls_connection(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.tls_connection_with_alpn(Vec::new()).await
+    }
+
+    /// An HTTP/2 connection (negotiated by ALPN, as kubectl's client-go
+    /// does), for requests a test drives by hand.
+    pub async fn http2(
+        &self,
+    ) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+        let tls = self.tls_connection_with_alpn(vec![b"h2".to_vec()]).await;
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2 handshake");
+        tokio::spawn(connection);
+        sender
+    }
+
+    async fn tls_connection_with_alpn(
+        &self,
+        alpn: Vec<Vec<u8>>,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut self.server.ca_pem().as_bytes()) {
             roots.add(cert.expect("CA PEM")).expect("CA certificate");
@@ -121,6 +144,8 @@ impl TestServer {
         .expect("TLS versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
+        let mut config = config;
+        config.alpn_protocols = alpn;
         let tcp = tokio::net::TcpStream::connect(self.server.addr())
             .await
             .expect("TCP connection");
