@@ -628,6 +628,24 @@ async fn table_output_has_the_columns_kubectl_prints() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert!(columns.starts_with(&["Name", "Status"]), "{columns:?}");
+    let wide: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 1)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        wide,
+        [
+            "Internal-IP",
+            "External-IP",
+            "OS-Image",
+            "Kernel-Version",
+            "Container-Runtime"
+        ],
+        "what kubectl get nodes -o wide adds"
+    );
     ts.stop().await;
 }
 

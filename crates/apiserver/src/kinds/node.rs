@@ -38,6 +38,11 @@ impl Kind for Node {
             table::column("Roles"),
             table::column("Age"),
             table::column("Version"),
+            table::wide(table::column("Internal-IP")),
+            table::wide(table::column("External-IP")),
+            table::wide(table::column("OS-Image")),
+            table::wide(table::column("Kernel-Version")),
+            table::wide(table::column("Container-Runtime")),
         ])
     }
 
@@ -70,6 +75,24 @@ impl Kind for Node {
             table::or_none(roles.join(",")).into(),
             table::created(obj).into(),
             text_at(obj, "/status/nodeInfo/kubeletVersion").into(),
+            table::or_none(address(obj, "InternalIP")).into(),
+            table::or_none(address(obj, "ExternalIP")).into(),
+            text_at(obj, "/status/nodeInfo/osImage").into(),
+            text_at(obj, "/status/nodeInfo/kernelVersion").into(),
+            text_at(obj, "/status/nodeInfo/containerRuntimeVersion").into(),
         ]
     }
+}
+
+/// The node's first address of `kind` (`InternalIP`, `ExternalIP`).
+fn address(obj: &Value, kind: &str) -> String {
+    obj.pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .and_then(|addresses| {
+            addresses
+                .iter()
+                .find(|a| a.get("type").and_then(Value::as_str) == Some(kind))
+        })
+        .map(|a| text_at(a, "/address"))
+        .unwrap_or_default()
 }

@@ -74,6 +74,8 @@ impl Kind for Pod {
             table::column("Age"),
             table::wide(table::column("IP")),
             table::wide(table::column("Node")),
+            table::wide(table::column("Nominated Node")),
+            table::wide(table::column("Readiness Gates")),
         ])
     }
 
@@ -383,7 +385,34 @@ fn pod_cells(obj: &Value) -> Vec<Value> {
         table::created(obj).into(),
         table::or_none(text_at(obj, "/status/podIP")).into(),
         table::or_none(text_at(obj, "/spec/nodeName")).into(),
+        table::or_none(text_at(obj, "/status/nominatedNodeName")).into(),
+        readiness_gates(obj).into(),
     ]
+}
+
+/// READINESS GATES: how many of the pod's gates are met, `<none>` without
+/// gates.
+fn readiness_gates(obj: &Value) -> String {
+    let Some(gates) = obj
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .filter(|g| !g.is_empty())
+    else {
+        return "<none>".into();
+    };
+    let conditions = obj.pointer("/status/conditions").and_then(Value::as_array);
+    let met = gates
+        .iter()
+        .filter(|gate| {
+            conditions.is_some_and(|conditions| {
+                conditions.iter().any(|c| {
+                    c.get("type") == gate.get("conditionType")
+                        && c.get("status").and_then(Value::as_str) == Some("True")
+                })
+            })
+        })
+        .count();
+    format!("{met}/{}", gates.len())
 }
 
 #[cfg(test)]
