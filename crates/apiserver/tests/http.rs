@@ -607,10 +607,22 @@ async fn table_output_has_the_columns_kubectl_prints() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(
-        &columns[..5],
-        ["Name", "Ready", "Status", "Restarts", "Age"]
+        columns,
+        [
+            "Name",
+            "Ready",
+            "Status",
+            "Restarts",
+            "Age",
+            "IP",
+            "Node",
+            "Nominated Node",
+            "Readiness Gates"
+        ]
     );
     let row = &table["rows"][0];
+    assert_eq!(row["cells"].as_array().unwrap().len(), columns.len());
+    assert_eq!(row["cells"][8], "<none>", "no readiness gates");
     assert_eq!(row["cells"][0], "p");
     assert_eq!(row["cells"][1], "0/2");
     assert_eq!(row["cells"][2], "Pending");
