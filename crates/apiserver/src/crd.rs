@@ -221,7 +221,7 @@ pub fn resource_defs(crd: &Value) -> Vec<ResourceDef> {
                 generation: true,
                 printer_columns,
                 // A version without a schema keeps whatever it is given.
-                schema: Some(
+                schema: openapi::Schema::Custom(
                     v.pointer("/schema/openAPIV3Schema").cloned().unwrap_or_else(
                         || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
                     ),

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use serde_json::Value;
 
 use crate::kinds::{BUILTINS, Builtin, Kind};
 
@@ -66,8 +65,9 @@ pub struct ResourceDef {
     /// Whether `metadata.generation` tracks spec changes.
     pub generation: bool,
     pub printer_columns: Vec<PrinterColumn>,
-    /// For custom resources: the CRD version's schema, for OpenAPI.
-    pub schema: Option<Value>,
+    /// The kind's schema, for OpenAPI and field validation: a built-in
+    /// kind's k8s-openapi type, a custom resource's CRD version schema.
+    pub schema: openapi::Schema,
 }
 
 impl std::fmt::Debug for ResourceDef {
@@ -159,7 +159,7 @@ fn builtin_def(b: &Builtin) -> ResourceDef {
         binding: b.binding,
         generation: b.generation,
         printer_columns: Vec::new(),
-        schema: None,
+        schema: openapi::Schema::Builtin(b.schema),
     }
 }
 

@@ -291,7 +291,7 @@ async fn dispatch(
                 .ok_or_else(ApiError::no_route)
         }
         Route::OpenApiV2 => {
-            let docs = openapi_documents(shared, &snapshot)?;
+            let docs = openapi_documents(shared, &snapshot);
             let accept = header_str(&req, header::ACCEPT);
             if accept.contains("protobuf") {
                 let mut response = Response::new(full(docs.v2_protobuf()));
@@ -308,10 +308,10 @@ async fn dispatch(
         }
         Route::OpenApiV3Root => Ok(json_response(
             200,
-            openapi_documents(shared, &snapshot)?.v3_root(),
+            openapi_documents(shared, &snapshot).v3_root(),
         )),
         Route::OpenApiV3(path) => {
-            let docs = openapi_documents(shared, &snapshot)?;
+            let docs = openapi_documents(shared, &snapshot);
             let (bytes, _hash) = docs
                 .v3_group_version(&path)
                 .ok_or_else(ApiError::no_route)?;
@@ -359,12 +359,12 @@ fn go_arch() -> &'static str {
 pub(crate) fn openapi_documents(
     shared: &Shared,
     snapshot: &Arc<Snapshot>,
-) -> Result<Arc<openapi::Documents>, ApiError> {
+) -> Arc<openapi::Documents> {
     let mut cached = shared.openapi.lock();
     if let Some((built_from, docs)) = cached.as_ref()
         && Arc::ptr_eq(built_from, snapshot)
     {
-        return Ok(docs.clone());
+        return docs.clone();
     }
     let resources: Vec<openapi::Resource> = snapshot
         .all()
@@ -376,16 +376,10 @@ pub(crate) fn openapi_documents(
             namespaced: d.namespaced,
             subresources: d.subresources().iter().map(|s| s.to_string()).collect(),
             verbs: d.verbs().iter().map(|s| s.to_string()).collect(),
-            schema: match &d.schema {
-                Some(schema) => openapi::Schema::Custom(schema.clone()),
-                None => openapi::Schema::Builtin,
-            },
+            schema: d.schema.clone(),
         })
         .collect();
-    let docs = Arc::new(
-        openapi::Documents::build(&resources)
-            .map_err(|err| ApiError::internal(format!("building OpenAPI documents: {err}")))?,
-    );
+    let docs = Arc::new(openapi::Documents::build(&resources));
     *cached = Some((snapshot.clone(), docs.clone()));
-    Ok(docs)
+    docs
 }

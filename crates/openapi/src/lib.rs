@@ -38,10 +38,52 @@ use serde_json::{Map, Value, json};
 /// Where a resource's schema comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schema {
-    /// A built-in kind: generated from k8s-openapi.
-    Builtin,
+    /// A built-in kind: generated from its k8s-openapi type.
+    Builtin(TypeSchema),
     /// A custom resource: its CRD version's `openAPIV3Schema`.
     Custom(Value),
+}
+
+/// The schema of a built-in kind's k8s-openapi type, which names it as
+/// upstream does (`io.k8s.api.apps.v1.Deployment`) and brings the schemas
+/// of the types it references. Made by [`type_schema`].
+#[derive(Clone, Copy)]
+pub struct TypeSchema {
+    name: fn() -> std::borrow::Cow<'static, str>,
+    add: fn(&mut schemars::SchemaGenerator),
+}
+
+/// The [`TypeSchema`] of `T`, usable in a `static` kind definition.
+pub const fn type_schema<T: schemars::JsonSchema>() -> TypeSchema {
+    fn add<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) {
+        generator.subschema_for::<T>();
+    }
+    TypeSchema {
+        name: T::schema_name,
+        add: add::<T>,
+    }
+}
+
+impl TypeSchema {
+    pub(crate) fn name(&self) -> String {
+        (self.name)().into_owned()
+    }
+
+    pub(crate) fn add_to(&self, generator: &mut schemars::SchemaGenerator) {
+        (self.add)(generator);
+    }
+}
+
+impl PartialEq for TypeSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl std::fmt::Debug for TypeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TypeSchema").field(&self.name()).finish()
+    }
 }
 
 /// One served resource, as the API server's registry knows it.
@@ -60,18 +102,6 @@ pub struct Resource {
     /// `delete`, `deletecollection`, `watch`); only these get operations.
     pub verbs: Vec<String>,
     pub schema: Schema,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OpenApiError {
-    /// A built-in resource whose kind k8s-openapi has no schema for: the
-    /// registry and this crate disagree about what kstress serves.
-    #[error("no schema is known for built-in kind {kind} in {group}/{version}")]
-    UnknownKind {
-        group: String,
-        version: String,
-        kind: String,
-    },
 }
 
 /// The documents of one set of served resources, encoded once. Rebuild
@@ -109,7 +139,7 @@ fn info() -> Value {
 
 impl Documents {
     /// Builds every document for `resources`.
-    pub fn build(resources: &[Resource]) -> Result<Documents, OpenApiError> {
+    pub fn build(resources: &[Resource]) -> Documents {
         let mut by_group_version: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
         for resource in resources {
             by_group_version
@@ -126,16 +156,16 @@ impl Documents {
             let mut v3_paths = Map::new();
             let mut kind_names = Vec::new();
             for resource in &members {
-                components.add(resource)?;
+                components.add(resource);
                 kind_names.push((
                     (
                         resource.group.clone(),
                         resource.version.clone(),
                         resource.kind.clone(),
                     ),
-                    schemas::kind_name(resource)?,
+                    schemas::kind_name(resource),
                 ));
-                for item in paths::resource_paths(resource)? {
+                for item in paths::resource_paths(resource) {
                     v3_paths.insert(item.path.clone(), item.to_v3());
                     v2_paths.insert(item.path.clone(), item.to_v2());
                 }
@@ -176,13 +206,13 @@ impl Documents {
             "paths": v2_paths,
             "definitions": definitions,
         });
-        Ok(Documents {
+        Documents {
             v2_protobuf: Bytes::from(gnostic::document(&v2).encode_to_vec()),
             v2_json: Bytes::from(v2.to_string()),
             v3_root: Bytes::from(json!({"paths": root_paths}).to_string()),
             v3,
             kinds,
-        })
+        }
     }
 
     /// `GET /openapi/v2` with `Accept: application/json`.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::schemas::{
     BINDING, DELETE_OPTIONS, Gvk, PATCH, SCALE, STATUS, V3_PREFIX, kind_name, list_name,
 };
-use crate::{OpenApiError, Resource, Schema};
+use crate::{Resource, Schema};
 
 /// One operation, independent of the OpenAPI version it is rendered in.
 struct Operation {
@@ -223,9 +223,9 @@ fn capitalize(word: &str) -> String {
 }
 
 /// The path items of one resource, as its verbs and subresources allow.
-pub(crate) fn resource_paths(resource: &Resource) -> Result<Vec<PathItem>, OpenApiError> {
-    let kind = kind_name(resource)?;
-    let list = list_name(resource)?;
+pub(crate) fn resource_paths(resource: &Resource) -> Vec<PathItem> {
+    let kind = kind_name(resource);
+    let list = list_name(resource);
     let gvk = Gvk::of(resource);
     let can = |verb: &str| resource.verbs.iter().any(|v| v == verb);
     let prefix = id_prefix(resource);
@@ -265,7 +265,7 @@ pub(crate) fn resource_paths(resource: &Resource) -> Result<Vec<PathItem>, OpenA
         parameters
     };
     let patch_media = match resource.schema {
-        Schema::Builtin => BUILTIN_PATCH_MEDIA,
+        Schema::Builtin(_) => BUILTIN_PATCH_MEDIA,
         Schema::Custom(_) => CUSTOM_PATCH_MEDIA,
     };
     let op = |method, id: String, action, description: String| Operation {
@@ -466,7 +466,7 @@ pub(crate) fn resource_paths(resource: &Resource) -> Result<Vec<PathItem>, OpenA
         }
     }
     items.retain(|item| !item.operations.is_empty());
-    Ok(items)
+    items
 }
 
 fn tag(gvk: &Gvk) -> String {

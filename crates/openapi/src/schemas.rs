@@ -10,13 +10,11 @@
 //! operations reference.
 
 use k8s_openapi::api;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
-use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::{OpenApiError, Resource, Schema, patch_meta};
+use crate::{Resource, Schema, patch_meta};
 
 /// Where v3 references point.
 pub(crate) const V3_PREFIX: &str = "#/components/schemas/";
@@ -59,47 +57,24 @@ impl Gvk {
 /// The definition name of a resource's kind: upstream's Go package path
 /// for built-ins, the reversed group for custom resources
 /// (`com.example.v1.Widget`).
-pub(crate) fn kind_name(resource: &Resource) -> Result<String, OpenApiError> {
+pub(crate) fn kind_name(resource: &Resource) -> String {
     match &resource.schema {
-        Schema::Builtin => builtin_package(&resource.group)
-            .map(|package| format!("{package}.{}.{}", resource.version, resource.kind))
-            .ok_or_else(|| unknown(resource)),
+        Schema::Builtin(schema) => schema.name(),
         Schema::Custom(_) => {
             let reversed: Vec<&str> = resource.group.split('.').rev().collect();
-            Ok(format!(
+            format!(
                 "{}.{}.{}",
                 reversed.join("."),
                 resource.version,
                 resource.kind
-            ))
+            )
         }
     }
 }
 
 /// The definition name of a resource's list kind.
-pub(crate) fn list_name(resource: &Resource) -> Result<String, OpenApiError> {
-    Ok(format!("{}List", kind_name(resource)?))
-}
-
-fn builtin_package(group: &str) -> Option<&'static str> {
-    Some(match group {
-        "" => "io.k8s.api.core",
-        "apps" => "io.k8s.api.apps",
-        "batch" => "io.k8s.api.batch",
-        "coordination.k8s.io" => "io.k8s.api.coordination",
-        "events.k8s.io" => "io.k8s.api.events",
-        "rbac.authorization.k8s.io" => "io.k8s.api.rbac",
-        "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
-        _ => return None,
-    })
-}
-
-fn unknown(resource: &Resource) -> OpenApiError {
-    OpenApiError::UnknownKind {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        kind: resource.kind.clone(),
-    }
+pub(crate) fn list_name(resource: &Resource) -> String {
+    format!("{}List", kind_name(resource))
 }
 
 /// Collects the schemas of one group-version document.
@@ -125,15 +100,15 @@ impl Components {
     }
 
     /// Adds a resource's kind, its list and its subresources' types.
-    pub(crate) fn add(&mut self, resource: &Resource) -> Result<(), OpenApiError> {
-        let name = kind_name(resource)?;
+    pub(crate) fn add(&mut self, resource: &Resource) {
+        let name = kind_name(resource);
         match &resource.schema {
-            Schema::Builtin => add_builtin(&mut self.generator, resource)?,
+            Schema::Builtin(schema) => schema.add_to(&mut self.generator),
             Schema::Custom(schema) => {
                 self.custom.insert(name.clone(), custom_kind(schema));
             }
         }
-        let list = list_name(resource)?;
+        let list = list_name(resource);
         self.custom
             .insert(list.clone(), list_schema(resource, &name));
         let gvk = Gvk::of(resource);
@@ -158,7 +133,6 @@ impl Components {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// The finished `components.schemas` map.
@@ -199,47 +173,6 @@ fn optional_metadata(schema: &mut Value) {
     {
         schema.remove("required");
     }
-}
-
-fn add_builtin(generator: &mut SchemaGenerator, resource: &Resource) -> Result<(), OpenApiError> {
-    fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
-        generator.subschema_for::<T>();
-    }
-    use api::{apps, batch, coordination, core, events, rbac};
-    match (
-        resource.group.as_str(),
-        resource.version.as_str(),
-        resource.kind.as_str(),
-    ) {
-        ("", "v1", "Namespace") => add::<core::v1::Namespace>(generator),
-        ("", "v1", "Pod") => add::<core::v1::Pod>(generator),
-        ("", "v1", "ConfigMap") => add::<core::v1::ConfigMap>(generator),
-        ("", "v1", "Secret") => add::<core::v1::Secret>(generator),
-        ("", "v1", "Service") => add::<core::v1::Service>(generator),
-        ("", "v1", "ServiceAccount") => add::<core::v1::ServiceAccount>(generator),
-        ("", "v1", "Node") => add::<core::v1::Node>(generator),
-        ("", "v1", "Event") => add::<core::v1::Event>(generator),
-        ("events.k8s.io", "v1", "Event") => add::<events::v1::Event>(generator),
-        ("coordination.k8s.io", "v1", "Lease") => add::<coordination::v1::Lease>(generator),
-        ("apps", "v1", "Deployment") => add::<apps::v1::Deployment>(generator),
-        ("apps", "v1", "ReplicaSet") => add::<apps::v1::ReplicaSet>(generator),
-        ("batch", "v1", "Job") => add::<batch::v1::Job>(generator),
-        ("rbac.authorization.k8s.io", "v1", "Role") => add::<rbac::v1::Role>(generator),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => {
-            add::<rbac::v1::ClusterRole>(generator)
-        }
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => {
-            add::<rbac::v1::RoleBinding>(generator)
-        }
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
-            add::<rbac::v1::ClusterRoleBinding>(generator)
-        }
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
-            add::<apiextensions::CustomResourceDefinition>(generator)
-        }
-        _ => return Err(unknown(resource)),
-    }
-    Ok(())
 }
 
 const API_VERSION_DESCRIPTION: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";

@@ -10,7 +10,11 @@ use crate::table;
 
 pub static CONFIG_MAP: Builtin = Builtin {
     short_names: &["cm"],
-    ..Builtin::new(("", "v1", "ConfigMap", "configmaps"), &ConfigMap)
+    ..Builtin::new(
+        ("", "v1", "ConfigMap", "configmaps"),
+        &ConfigMap,
+        openapi::type_schema::<k8s_openapi::api::core::v1::ConfigMap>(),
+    )
 };
 
 struct ConfigMap;

@@ -23,6 +23,7 @@ pub static CUSTOM_RESOURCE_DEFINITION: Builtin = Builtin {
             "customresourcedefinitions",
         ),
         &CustomResourceDefinition,
+        openapi::type_schema::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(),
     )
 };
 

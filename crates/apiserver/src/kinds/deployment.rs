@@ -13,7 +13,11 @@ pub static DEPLOYMENT: Builtin = Builtin {
     status: true,
     scale: true,
     generation: true,
-    ..Builtin::new(("apps", "v1", "Deployment", "deployments"), &Deployment)
+    ..Builtin::new(
+        ("apps", "v1", "Deployment", "deployments"),
+        &Deployment,
+        openapi::type_schema::<k8s_openapi::api::apps::v1::Deployment>(),
+    )
 };
 
 struct Deployment;

@@ -10,12 +10,20 @@ use crate::table;
 
 pub static EVENT: Builtin = Builtin {
     short_names: &["ev"],
-    ..Builtin::new(("", "v1", "Event", "events"), &CoreEvent)
+    ..Builtin::new(
+        ("", "v1", "Event", "events"),
+        &CoreEvent,
+        openapi::type_schema::<k8s_openapi::api::core::v1::Event>(),
+    )
 };
 
 pub static EVENT_V1: Builtin = Builtin {
     short_names: &["ev"],
-    ..Builtin::new(("events.k8s.io", "v1", "Event", "events"), &EventV1)
+    ..Builtin::new(
+        ("events.k8s.io", "v1", "Event", "events"),
+        &EventV1,
+        openapi::type_schema::<k8s_openapi::api::events::v1::Event>(),
+    )
 };
 
 /// Field renames between events.k8s.io/v1 (left) and core/v1 (right).

@@ -12,7 +12,11 @@ pub static JOB: Builtin = Builtin {
     categories: &["all"],
     status: true,
     generation: true,
-    ..Builtin::new(("batch", "v1", "Job", "jobs"), &Job)
+    ..Builtin::new(
+        ("batch", "v1", "Job", "jobs"),
+        &Job,
+        openapi::type_schema::<k8s_openapi::api::batch::v1::Job>(),
+    )
 };
 
 struct Job;

@@ -6,7 +6,11 @@ use super::{Builtin, Kind, text_at};
 use crate::registry::ResourceDef;
 use crate::table;
 
-pub static LEASE: Builtin = Builtin::new(("coordination.k8s.io", "v1", "Lease", "leases"), &Lease);
+pub static LEASE: Builtin = Builtin::new(
+    ("coordination.k8s.io", "v1", "Lease", "leases"),
+    &Lease,
+    openapi::type_schema::<k8s_openapi::api::coordination::v1::Lease>(),
+);
 
 struct Lease;
 

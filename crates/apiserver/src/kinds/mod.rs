@@ -76,6 +76,8 @@ pub struct Builtin {
     /// Whether `metadata.generation` tracks spec changes.
     pub generation: bool,
     pub rules: &'static dyn Kind,
+    /// The kind's k8s-openapi type, for OpenAPI and field validation.
+    pub schema: openapi::TypeSchema,
 }
 
 impl Builtin {
@@ -83,6 +85,7 @@ impl Builtin {
     pub const fn new(
         (group, version, kind, plural): (&'static str, &'static str, &'static str, &'static str),
         rules: &'static dyn Kind,
+        schema: openapi::TypeSchema,
     ) -> Builtin {
         Builtin {
             group,
@@ -98,6 +101,7 @@ impl Builtin {
             binding: false,
             generation: false,
             rules,
+            schema,
         }
     }
 }

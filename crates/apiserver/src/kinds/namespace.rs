@@ -14,7 +14,11 @@ pub static NAMESPACE: Builtin = Builtin {
     short_names: &["ns"],
     namespaced: false,
     status: true,
-    ..Builtin::new(("", "v1", "Namespace", "namespaces"), &Namespace)
+    ..Builtin::new(
+        ("", "v1", "Namespace", "namespaces"),
+        &Namespace,
+        openapi::type_schema::<k8s_openapi::api::core::v1::Namespace>(),
+    )
 };
 
 struct Namespace;

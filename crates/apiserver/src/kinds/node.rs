@@ -12,7 +12,11 @@ pub static NODE: Builtin = Builtin {
     namespaced: false,
     storage: "minions",
     status: true,
-    ..Builtin::new(("", "v1", "Node", "nodes"), &Node)
+    ..Builtin::new(
+        ("", "v1", "Node", "nodes"),
+        &Node,
+        openapi::type_schema::<k8s_openapi::api::core::v1::Node>(),
+    )
 };
 
 struct Node;

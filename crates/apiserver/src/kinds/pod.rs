@@ -16,7 +16,11 @@ pub static POD: Builtin = Builtin {
     categories: &["all"],
     status: true,
     binding: true,
-    ..Builtin::new(("", "v1", "Pod", "pods"), &Pod)
+    ..Builtin::new(
+        ("", "v1", "Pod", "pods"),
+        &Pod,
+        openapi::type_schema::<k8s_openapi::api::core::v1::Pod>(),
+    )
 };
 
 struct Pod;

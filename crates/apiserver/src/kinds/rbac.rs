@@ -12,7 +12,11 @@ const GROUP: &str = "rbac.authorization.k8s.io";
 
 pub static CLUSTER_ROLE: Builtin = Builtin {
     namespaced: false,
-    ..Builtin::new((GROUP, "v1", "ClusterRole", "clusterroles"), &ClusterRole)
+    ..Builtin::new(
+        (GROUP, "v1", "ClusterRole", "clusterroles"),
+        &ClusterRole,
+        openapi::type_schema::<k8s_openapi::api::rbac::v1::ClusterRole>(),
+    )
 };
 
 pub static CLUSTER_ROLE_BINDING: Builtin = Builtin {
@@ -20,13 +24,21 @@ pub static CLUSTER_ROLE_BINDING: Builtin = Builtin {
     ..Builtin::new(
         (GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings"),
         &ClusterRoleBinding,
+        openapi::type_schema::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(),
     )
 };
 
-pub static ROLE: Builtin = Builtin::new((GROUP, "v1", "Role", "roles"), &Role);
+pub static ROLE: Builtin = Builtin::new(
+    (GROUP, "v1", "Role", "roles"),
+    &Role,
+    openapi::type_schema::<k8s_openapi::api::rbac::v1::Role>(),
+);
 
-pub static ROLE_BINDING: Builtin =
-    Builtin::new((GROUP, "v1", "RoleBinding", "rolebindings"), &RoleBinding);
+pub static ROLE_BINDING: Builtin = Builtin::new(
+    (GROUP, "v1", "RoleBinding", "rolebindings"),
+    &RoleBinding,
+    openapi::type_schema::<k8s_openapi::api::rbac::v1::RoleBinding>(),
+);
 
 struct Role;
 struct ClusterRole;

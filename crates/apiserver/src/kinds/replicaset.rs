@@ -13,7 +13,11 @@ pub static REPLICA_SET: Builtin = Builtin {
     status: true,
     scale: true,
     generation: true,
-    ..Builtin::new(("apps", "v1", "ReplicaSet", "replicasets"), &ReplicaSet)
+    ..Builtin::new(
+        ("apps", "v1", "ReplicaSet", "replicasets"),
+        &ReplicaSet,
+        openapi::type_schema::<k8s_openapi::api::apps::v1::ReplicaSet>(),
+    )
 };
 
 struct ReplicaSet;

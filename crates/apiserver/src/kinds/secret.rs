@@ -9,7 +9,11 @@ use crate::protobuf;
 use crate::registry::ResourceDef;
 use crate::table;
 
-pub static SECRET: Builtin = Builtin::new(("", "v1", "Secret", "secrets"), &Secret);
+pub static SECRET: Builtin = Builtin::new(
+    ("", "v1", "Secret", "secrets"),
+    &Secret,
+    openapi::type_schema::<k8s_openapi::api::core::v1::Secret>(),
+);
 
 struct Secret;
 

@@ -12,7 +12,11 @@ pub static SERVICE: Builtin = Builtin {
     categories: &["all"],
     storage: "services/specs",
     status: true,
-    ..Builtin::new(("", "v1", "Service", "services"), &Service)
+    ..Builtin::new(
+        ("", "v1", "Service", "services"),
+        &Service,
+        openapi::type_schema::<k8s_openapi::api::core::v1::Service>(),
+    )
 };
 
 struct Service;

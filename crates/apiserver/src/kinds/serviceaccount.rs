@@ -11,6 +11,7 @@ pub static SERVICE_ACCOUNT: Builtin = Builtin {
     ..Builtin::new(
         ("", "v1", "ServiceAccount", "serviceaccounts"),
         &ServiceAccount,
+        openapi::type_schema::<k8s_openapi::api::core::v1::ServiceAccount>(),
     )
 };
 
