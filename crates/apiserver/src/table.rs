@@ -130,6 +130,19 @@ pub fn entries(obj: &Value, pointers: &[&str]) -> usize {
         .sum()
 }
 
+/// A string map (labels, a node selector) as `k=v,k2=v2`.
+pub fn label_map(obj: &Value, pointer: &str) -> String {
+    obj.pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 pub fn or_none(s: String) -> String {
     if s.is_empty() { "<none>".into() } else { s }
 }

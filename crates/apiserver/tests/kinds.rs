@@ -72,6 +72,66 @@ fn body(kind: &str, name: &str) -> Value {
             json!({"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}),
         ),
         "CustomResourceDefinition" => ("apiextensions.k8s.io/v1", crd_spec(name)),
+        "StatefulSet" => (
+            "apps/v1",
+            json!({"spec": {"serviceName": name, "selector": {"matchLabels": {"app": name}}, "template": template(json!({"app": name}))}}),
+        ),
+        "DaemonSet" => (
+            "apps/v1",
+            json!({"spec": {"selector": {"matchLabels": {"app": name}}, "template": template(json!({"app": name}))}}),
+        ),
+        "ControllerRevision" => ("apps/v1", json!({"revision": 1, "data": {"spec": {}}})),
+        "CronJob" => (
+            "batch/v1",
+            json!({"spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
+        ),
+        "ReplicationController" => (
+            "v1",
+            json!({"spec": {"selector": {"app": name}, "template": template(json!({"app": name}))}}),
+        ),
+        "PersistentVolumeClaim" => (
+            "v1",
+            json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+        "PersistentVolume" => (
+            "v1",
+            json!({"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}}),
+        ),
+        "Endpoints" => (
+            "v1",
+            json!({"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}]}),
+        ),
+        "ResourceQuota" => ("v1", json!({"spec": {"hard": {"pods": "10"}}})),
+        "LimitRange" => (
+            "v1",
+            json!({"spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}}),
+        ),
+        "PodTemplate" => ("v1", json!({"template": template(json!({"app": name}))})),
+        "Ingress" => (
+            "networking.k8s.io/v1",
+            json!({"spec": {"rules": [{"host": "example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}),
+        ),
+        "IngressClass" => (
+            "networking.k8s.io/v1",
+            json!({"spec": {"controller": "example.com/ingress"}}),
+        ),
+        "NetworkPolicy" => (
+            "networking.k8s.io/v1",
+            json!({"spec": {"podSelector": {"matchLabels": {"app": name}}}}),
+        ),
+        "PodDisruptionBudget" => (
+            "policy/v1",
+            json!({"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}),
+        ),
+        "StorageClass" => (
+            "storage.k8s.io/v1",
+            json!({"provisioner": "example.com/disk"}),
+        ),
+        "PriorityClass" => ("scheduling.k8s.io/v1", json!({"value": 1000})),
+        "EndpointSlice" => (
+            "discovery.k8s.io/v1",
+            json!({"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]}),
+        ),
         other => panic!("no body for {other}"),
     };
     let mut object = rest;
@@ -302,6 +362,24 @@ async fn dynamic_crud_for_every_served_kind_resolved_by_discovery() {
         ("apps", "ReplicaSet"),
         ("batch", "Job"),
         ("apiextensions.k8s.io", "CustomResourceDefinition"),
+        ("apps", "StatefulSet"),
+        ("apps", "DaemonSet"),
+        ("apps", "ControllerRevision"),
+        ("batch", "CronJob"),
+        ("", "ReplicationController"),
+        ("", "PersistentVolumeClaim"),
+        ("", "PersistentVolume"),
+        ("", "Endpoints"),
+        ("", "ResourceQuota"),
+        ("", "LimitRange"),
+        ("", "PodTemplate"),
+        ("networking.k8s.io", "Ingress"),
+        ("networking.k8s.io", "IngressClass"),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("policy", "PodDisruptionBudget"),
+        ("storage.k8s.io", "StorageClass"),
+        ("scheduling.k8s.io", "PriorityClass"),
+        ("discovery.k8s.io", "EndpointSlice"),
     ];
     for (group, kind) in kinds {
         let gvk = GroupVersionKind::gvk(group, "v1", kind);

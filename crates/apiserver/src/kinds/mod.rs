@@ -11,20 +11,38 @@
 //! with the rules of [`custom::CustomResource`] reading their definition.
 
 mod configmap;
+mod controllerrevision;
 mod crd;
+mod cronjob;
 pub mod custom;
+mod daemonset;
 mod deployment;
+mod endpoints;
+mod endpointslice;
 mod event;
+mod ingress;
+mod ingressclass;
 mod job;
 mod lease;
+mod limitrange;
 mod namespace;
+mod networkpolicy;
 mod node;
+mod persistentvolume;
+mod persistentvolumeclaim;
 mod pod;
+mod poddisruptionbudget;
+mod podtemplate;
+mod priorityclass;
 mod rbac;
 mod replicaset;
+mod replicationcontroller;
+mod resourcequota;
 mod secret;
 mod service;
 mod serviceaccount;
+mod statefulset;
+mod storageclass;
 mod workload;
 
 use serde_json::Value;
@@ -42,12 +60,30 @@ pub const BUILTINS: &[&Builtin] = &[
     &service::SERVICE,
     &serviceaccount::SERVICE_ACCOUNT,
     &node::NODE,
+    &replicationcontroller::REPLICATION_CONTROLLER,
+    &persistentvolumeclaim::PERSISTENT_VOLUME_CLAIM,
+    &persistentvolume::PERSISTENT_VOLUME,
+    &endpoints::ENDPOINTS,
+    &resourcequota::RESOURCE_QUOTA,
+    &limitrange::LIMIT_RANGE,
+    &podtemplate::POD_TEMPLATE,
     &event::EVENT,
     &event::EVENT_V1,
     &lease::LEASE,
     &deployment::DEPLOYMENT,
     &replicaset::REPLICA_SET,
+    &statefulset::STATEFUL_SET,
+    &daemonset::DAEMON_SET,
+    &controllerrevision::CONTROLLER_REVISION,
     &job::JOB,
+    &cronjob::CRON_JOB,
+    &ingress::INGRESS,
+    &ingressclass::INGRESS_CLASS,
+    &networkpolicy::NETWORK_POLICY,
+    &poddisruptionbudget::POD_DISRUPTION_BUDGET,
+    &storageclass::STORAGE_CLASS,
+    &priorityclass::PRIORITY_CLASS,
+    &endpointslice::ENDPOINT_SLICE,
     &crd::CUSTOM_RESOURCE_DEFINITION,
     &rbac::CLUSTER_ROLE,
     &rbac::CLUSTER_ROLE_BINDING,

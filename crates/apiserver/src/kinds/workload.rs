@@ -61,3 +61,22 @@ pub(super) fn validate_selector(obj: &Value, errors: &mut Vec<FieldError>) {
         )),
     }
 }
+
+/// The CONTAINERS and IMAGES columns of a pod spec at `pointer`.
+pub(super) fn containers_and_images(obj: &Value, pointer: &str) -> (String, String) {
+    let containers = obj
+        .pointer(&format!("{pointer}/containers"))
+        .and_then(Value::as_array);
+    let field = |name: &str| -> String {
+        containers
+            .map(|containers| {
+                containers
+                    .iter()
+                    .filter_map(|c| c.get(name).and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    (field("name"), field("image"))
+}

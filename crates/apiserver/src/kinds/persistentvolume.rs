@@ -1,0 +1,99 @@
+//! core/v1 PersistentVolume: a piece of storage, cluster-scoped.
+
+use serde_json::{Value, json};
+
+use super::{Builtin, Kind, set_default, text_at};
+use crate::registry::ResourceDef;
+use crate::table;
+
+pub static PERSISTENT_VOLUME: Builtin = Builtin {
+    short_names: &["pv"],
+    namespaced: false,
+    status: true,
+    ..Builtin::new(
+        ("", "v1", "PersistentVolume", "persistentvolumes"),
+        &PersistentVolume,
+        openapi::type_schema::<k8s_openapi::api::core::v1::PersistentVolume>(),
+    )
+};
+
+struct PersistentVolume;
+
+impl PersistentVolume {
+    fn defaults(obj: &mut Value) {
+        if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+            set_default(spec, "persistentVolumeReclaimPolicy", "Retain".into());
+            set_default(spec, "volumeMode", "Filesystem".into());
+        }
+    }
+}
+
+impl Kind for PersistentVolume {
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+        Self::defaults(obj);
+        obj["status"] = json!({"phase": "Pending"});
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
+        Self::defaults(new);
+    }
+
+    fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
+        table::columns(&[
+            table::name_column(),
+            table::column("Capacity"),
+            table::column("Access Modes"),
+            table::column("Reclaim Policy"),
+            table::column("Status"),
+            table::column("Claim"),
+            table::column("StorageClass"),
+            table::column("VolumeAttributesClass"),
+            table::column("Reason"),
+            table::column("Age"),
+        ])
+    }
+
+    fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
+        vec![
+            table::name(obj).into(),
+            table::or_none(text_at(obj, "/spec/capacity/storage")).into(),
+            access_modes(obj, "/spec/accessModes").into(),
+            table::or_none(text_at(obj, "/spec/persistentVolumeReclaimPolicy")).into(),
+            table::or_none(text_at(obj, "/status/phase")).into(),
+            claim(obj).into(),
+            table::or_none(text_at(obj, "/spec/storageClassName")).into(),
+            table::or_none(text_at(obj, "/spec/volumeAttributesClassName")).into(),
+            table::or_none(text_at(obj, "/status/reason")).into(),
+            table::created(obj).into(),
+        ]
+    }
+}
+
+/// Access modes as kubectl abbreviates them (RWO, ROX, RWX, RWOP).
+fn access_modes(obj: &Value, pointer: &str) -> String {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|modes| {
+            modes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// The bound claim as `namespace/name`.
+fn claim(obj: &Value) -> String {
+    match obj.pointer("/spec/claimRef/name").and_then(Value::as_str) {
+        Some(name) => format!("{}/{name}", text_at(obj, "/spec/claimRef/namespace")),
+        None => String::new(),
+    }
+}
