@@ -113,6 +113,13 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: Option<&str
     } else {
         meta.remove("generation");
     }
+    if def.status_subresource
+        && !def.rules.keeps_status_on_create()
+        && let Some(obj) = obj.as_object_mut()
+    {
+        obj.remove("status");
+    }
+    def.rules.defaults(obj);
     def.rules.prepare_create(def, obj);
 }
 
@@ -168,6 +175,7 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value, scope: Wr
             }
         }
     }
+    def.rules.defaults(new);
     def.rules.prepare_update(def, new, old);
     bump_generation(def, new, old);
 }

@@ -130,6 +130,27 @@ pub fn entries(obj: &Value, pointers: &[&str]) -> usize {
         .sum()
 }
 
+/// Access modes as kubectl abbreviates them (RWO, ROX, RWX, RWOP).
+pub fn access_modes(obj: &Value, pointer: &str) -> String {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|modes| {
+            modes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// A string map (labels, a node selector) as `k=v,k2=v2`.
 pub fn label_map(obj: &Value, pointer: &str) -> String {
     obj.pointer(pointer)

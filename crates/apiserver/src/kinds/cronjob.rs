@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::pod::{default_pod_spec, validate_pod_spec};
-use super::{Builtin, Kind, set_default, text_at, workload};
+use super::{Builtin, Kind, set_default, text_at};
 use crate::error::FieldError;
 use crate::registry::ResourceDef;
 use crate::table;
@@ -22,8 +22,8 @@ pub static CRON_JOB: Builtin = Builtin {
 
 struct CronJob;
 
-impl CronJob {
-    fn defaults(obj: &mut Value) {
+impl Kind for CronJob {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "concurrencyPolicy", "Allow".into());
             set_default(spec, "suspend", false.into());
@@ -31,17 +31,6 @@ impl CronJob {
             set_default(spec, "failedJobsHistoryLimit", 1.into());
         }
         default_pod_spec(obj.pointer_mut("/spec/jobTemplate/spec/template/spec"));
-    }
-}
-
-impl Kind for CronJob {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-        workload::clear_status(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {

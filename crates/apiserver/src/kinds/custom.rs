@@ -14,15 +14,6 @@ pub static CUSTOM_RESOURCE: CustomResource = CustomResource;
 pub struct CustomResource;
 
 impl Kind for CustomResource {
-    /// With a status subresource, status is written only through it.
-    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value) {
-        if def.status_subresource
-            && let Some(obj) = obj.as_object_mut()
-        {
-            obj.remove("status");
-        }
-    }
-
     fn name_rule(&self) -> NameRule {
         NameRule::PathSegment
     }

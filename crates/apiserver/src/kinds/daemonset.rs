@@ -21,8 +21,8 @@ pub static DAEMON_SET: Builtin = Builtin {
 
 struct DaemonSet;
 
-impl DaemonSet {
-    fn defaults(obj: &mut Value) {
+impl Kind for DaemonSet {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(
                 spec,
@@ -33,21 +33,9 @@ impl DaemonSet {
             workload::default_template(obj);
         }
     }
-}
-
-impl Kind for DaemonSet {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-        workload::clear_status(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
-    }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {
-        workload::validate_template(obj, errors);
-        workload::validate_selector(obj, errors);
+        workload::validate_replicated(obj, errors);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

@@ -21,37 +21,6 @@ pub static JOB: Builtin = Builtin {
 
 struct Job;
 
-impl Job {
-    fn defaults(obj: &mut Value) {
-        let uid = obj
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-            return;
-        };
-        set_default(spec, "parallelism", 1.into());
-        set_default(spec, "backoffLimit", 6.into());
-        set_default(spec, "completionMode", "NonIndexed".into());
-        set_default(spec, "suspend", false.into());
-        set_default(spec, "manualSelector", false.into());
-        set_default(spec, "podReplacementPolicy", "TerminatedOrFailed".into());
-        if !spec.contains_key("completions") {
-            let parallelism = spec.get("parallelism").cloned().unwrap_or(1.into());
-            let indexed = spec.get("completionMode").and_then(Value::as_str) == Some("Indexed");
-            spec.insert(
-                "completions".into(),
-                if indexed { parallelism } else { 1.into() },
-            );
-        }
-        if spec.get("manualSelector") != Some(&Value::Bool(true)) && !uid.is_empty() {
-            select_own_pods(spec, &uid);
-        }
-        workload::default_template(obj);
-    }
-}
-
 /// Like upstream, a Job selects its pods by its own uid: the selector and
 /// the template's labels carry it.
 fn select_own_pods(spec: &mut serde_json::Map<String, Value>, uid: &str) {
@@ -81,13 +50,33 @@ fn select_own_pods(spec: &mut serde_json::Map<String, Value>, uid: &str) {
 }
 
 impl Kind for Job {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-        workload::clear_status(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
+    fn defaults(&self, obj: &mut Value) {
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+            return;
+        };
+        set_default(spec, "parallelism", 1.into());
+        set_default(spec, "backoffLimit", 6.into());
+        set_default(spec, "completionMode", "NonIndexed".into());
+        set_default(spec, "suspend", false.into());
+        set_default(spec, "manualSelector", false.into());
+        set_default(spec, "podReplacementPolicy", "TerminatedOrFailed".into());
+        if !spec.contains_key("completions") {
+            let parallelism = spec.get("parallelism").cloned().unwrap_or(1.into());
+            let indexed = spec.get("completionMode").and_then(Value::as_str) == Some("Indexed");
+            spec.insert(
+                "completions".into(),
+                if indexed { parallelism } else { 1.into() },
+            );
+        }
+        if spec.get("manualSelector") != Some(&Value::Bool(true)) && !uid.is_empty() {
+            select_own_pods(spec, &uid);
+        }
+        workload::default_template(obj);
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {

@@ -183,12 +183,23 @@ pub enum Lifecycle {
 /// A kind's rules. Every hook has the behaviour of a kind without special
 /// rules as its default.
 pub trait Kind: Send + Sync + 'static {
-    /// Defaults and the status a new object starts with; identity and
-    /// metadata are already set.
+    /// The defaults filled into every write of the main resource, create
+    /// and update alike, as upstream's defaulting runs on every decode.
+    fn defaults(&self, _obj: &mut Value) {}
+
+    /// What a new object starts with beyond its defaults (its initial
+    /// status); identity and metadata are already set.
     fn prepare_create(&self, _def: &ResourceDef, _obj: &mut Value) {}
 
-    /// Defaults on a write of the main resource, after the fields a client
-    /// may not change were carried over from `old`.
+    /// Whether a new object keeps the status its creator sent. Otherwise a
+    /// kind with a status subresource starts without one (or with what
+    /// [`Kind::prepare_create`] sets): its controller writes it.
+    fn keeps_status_on_create(&self) -> bool {
+        false
+    }
+
+    /// A write of the main resource beyond its defaults, after the fields
+    /// a client may not change were carried over from `old`.
     fn prepare_update(&self, _def: &ResourceDef, _new: &mut Value, _old: &Value) {}
 
     /// State the server derives from the object, set on every write

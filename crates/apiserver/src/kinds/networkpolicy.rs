@@ -23,8 +23,8 @@ pub static NETWORK_POLICY: Builtin = Builtin {
 
 struct NetworkPolicy;
 
-impl NetworkPolicy {
-    fn defaults(obj: &mut Value) {
+impl Kind for NetworkPolicy {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
             && !spec.contains_key("policyTypes")
         {
@@ -34,16 +34,6 @@ impl NetworkPolicy {
             }
             spec.insert("policyTypes".into(), types.into());
         }
-    }
-}
-
-impl Kind for NetworkPolicy {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

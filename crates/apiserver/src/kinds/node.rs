@@ -22,6 +22,11 @@ pub static NODE: Builtin = Builtin {
 struct Node;
 
 impl Kind for Node {
+    /// A kubelet registers its node with the status it observed.
+    fn keeps_status_on_create(&self) -> bool {
+        true
+    }
+
     fn status_writes(&self) -> StatusWrites {
         StatusWrites::StatusAndMetadata
     }

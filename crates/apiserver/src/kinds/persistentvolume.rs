@@ -19,23 +19,16 @@ pub static PERSISTENT_VOLUME: Builtin = Builtin {
 
 struct PersistentVolume;
 
-impl PersistentVolume {
-    fn defaults(obj: &mut Value) {
+impl Kind for PersistentVolume {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "persistentVolumeReclaimPolicy", "Retain".into());
             set_default(spec, "volumeMode", "Filesystem".into());
         }
     }
-}
 
-impl Kind for PersistentVolume {
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
         obj["status"] = json!({"phase": "Pending"});
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
@@ -57,7 +50,7 @@ impl Kind for PersistentVolume {
         vec![
             table::name(obj).into(),
             table::or_none(text_at(obj, "/spec/capacity/storage")).into(),
-            access_modes(obj, "/spec/accessModes").into(),
+            table::access_modes(obj, "/spec/accessModes").into(),
             table::or_none(text_at(obj, "/spec/persistentVolumeReclaimPolicy")).into(),
             table::or_none(text_at(obj, "/status/phase")).into(),
             claim(obj).into(),
@@ -67,27 +60,6 @@ impl Kind for PersistentVolume {
             table::created(obj).into(),
         ]
     }
-}
-
-/// Access modes as kubectl abbreviates them (RWO, ROX, RWX, RWOP).
-fn access_modes(obj: &Value, pointer: &str) -> String {
-    obj.pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|modes| {
-            modes
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|m| match m {
-                    "ReadWriteOnce" => "RWO",
-                    "ReadOnlyMany" => "ROX",
-                    "ReadWriteMany" => "RWX",
-                    "ReadWriteOncePod" => "RWOP",
-                    other => other,
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }
 
 /// The bound claim as `namespace/name`.

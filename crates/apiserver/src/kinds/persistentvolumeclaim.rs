@@ -18,22 +18,15 @@ pub static PERSISTENT_VOLUME_CLAIM: Builtin = Builtin {
 
 struct PersistentVolumeClaim;
 
-impl PersistentVolumeClaim {
-    fn defaults(obj: &mut Value) {
+impl Kind for PersistentVolumeClaim {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "volumeMode", "Filesystem".into());
         }
     }
-}
 
-impl Kind for PersistentVolumeClaim {
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
         obj["status"] = json!({"phase": "Pending"});
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
@@ -55,31 +48,10 @@ impl Kind for PersistentVolumeClaim {
             table::or_none(text_at(obj, "/status/phase")).into(),
             table::or_none(text_at(obj, "/spec/volumeName")).into(),
             table::or_none(text_at(obj, "/status/capacity/storage")).into(),
-            access_modes(obj, "/status/accessModes").into(),
+            table::access_modes(obj, "/status/accessModes").into(),
             table::or_none(text_at(obj, "/spec/storageClassName")).into(),
             table::or_none(text_at(obj, "/spec/volumeAttributesClassName")).into(),
             table::created(obj).into(),
         ]
     }
-}
-
-/// Access modes as kubectl abbreviates them (RWO, ROX, RWX, RWOP).
-fn access_modes(obj: &Value, pointer: &str) -> String {
-    obj.pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|modes| {
-            modes
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|m| match m {
-                    "ReadWriteOnce" => "RWO",
-                    "ReadOnlyMany" => "ROX",
-                    "ReadWriteMany" => "RWX",
-                    "ReadWriteOncePod" => "RWOP",
-                    other => other,
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }

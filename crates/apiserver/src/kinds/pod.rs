@@ -26,14 +26,13 @@ pub static POD: Builtin = Builtin {
 struct Pod;
 
 impl Kind for Pod {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+    fn defaults(&self, obj: &mut Value) {
         default_pod_spec(obj.get_mut("spec"));
-        let qos = qos_class(obj.get("spec"));
-        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
     }
 
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        default_pod_spec(new.get_mut("spec"));
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+        let qos = qos_class(obj.get("spec"));
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
     }
 
     fn status_writes(&self) -> StatusWrites {

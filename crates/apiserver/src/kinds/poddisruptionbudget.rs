@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Builtin, Kind, text_at, workload};
+use super::{Builtin, Kind, text_at};
 use crate::registry::ResourceDef;
 use crate::table;
 
@@ -25,10 +25,6 @@ pub static POD_DISRUPTION_BUDGET: Builtin = Builtin {
 struct PodDisruptionBudget;
 
 impl Kind for PodDisruptionBudget {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        workload::clear_status(obj);
-    }
-
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
         table::columns(&[
             table::name_column(),

@@ -14,19 +14,9 @@ pub static POD_TEMPLATE: Builtin = Builtin::new(
 
 struct PodTemplate;
 
-impl PodTemplate {
-    fn defaults(obj: &mut Value) {
-        super::pod::default_pod_spec(obj.pointer_mut("/template/spec"));
-    }
-}
-
 impl Kind for PodTemplate {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
+    fn defaults(&self, obj: &mut Value) {
+        super::pod::default_pod_spec(obj.pointer_mut("/template/spec"));
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

@@ -23,21 +23,11 @@ pub static PRIORITY_CLASS: Builtin = Builtin {
 
 struct PriorityClass;
 
-impl PriorityClass {
-    fn defaults(obj: &mut Value) {
+impl Kind for PriorityClass {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(class) = obj.as_object_mut() {
             set_default(class, "preemptionPolicy", "PreemptLowerPriority".into());
         }
-    }
-}
-
-impl Kind for PriorityClass {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

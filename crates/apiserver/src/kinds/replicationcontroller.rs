@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Builtin, Kind, set_default, workload};
+use super::{Builtin, Kind, set_default};
 use crate::registry::ResourceDef;
 use crate::table;
 
@@ -21,23 +21,12 @@ pub static REPLICATION_CONTROLLER: Builtin = Builtin {
 
 struct ReplicationController;
 
-impl ReplicationController {
-    fn defaults(obj: &mut Value) {
+impl Kind for ReplicationController {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "replicas", 1.into());
         }
         super::pod::default_pod_spec(obj.pointer_mut("/spec/template/spec"));
-    }
-}
-
-impl Kind for ReplicationController {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-        workload::clear_status(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

@@ -18,15 +18,14 @@ pub static SECRET: Builtin = Builtin::new(
 struct Secret;
 
 impl Kind for Secret {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
+    fn defaults(&self, obj: &mut Value) {
         fold_string_data(obj);
+    }
+
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
         if let Some(secret) = obj.as_object_mut() {
             set_default(secret, "type", "Opaque".into());
         }
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        fold_string_data(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

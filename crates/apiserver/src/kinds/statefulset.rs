@@ -22,8 +22,8 @@ pub static STATEFUL_SET: Builtin = Builtin {
 
 struct StatefulSet;
 
-impl StatefulSet {
-    fn defaults(obj: &mut Value) {
+impl Kind for StatefulSet {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "replicas", 1.into());
             set_default(spec, "podManagementPolicy", "OrderedReady".into());
@@ -41,21 +41,9 @@ impl StatefulSet {
             workload::default_template(obj);
         }
     }
-}
-
-impl Kind for StatefulSet {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-        workload::clear_status(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
-    }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {
-        workload::validate_template(obj, errors);
-        workload::validate_selector(obj, errors);
+        workload::validate_replicated(obj, errors);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

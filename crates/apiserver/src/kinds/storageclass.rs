@@ -18,22 +18,12 @@ pub static STORAGE_CLASS: Builtin = Builtin {
 
 struct StorageClass;
 
-impl StorageClass {
-    fn defaults(obj: &mut Value) {
+impl Kind for StorageClass {
+    fn defaults(&self, obj: &mut Value) {
         if let Some(class) = obj.as_object_mut() {
             set_default(class, "reclaimPolicy", "Delete".into());
             set_default(class, "volumeBindingMode", "Immediate".into());
         }
-    }
-}
-
-impl Kind for StorageClass {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value) {
-        Self::defaults(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, new: &mut Value, _old: &Value) {
-        Self::defaults(new);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {

@@ -11,13 +11,6 @@ pub(super) fn default_template(obj: &mut Value) {
     default_pod_spec(obj.pointer_mut("/spec/template/spec"));
 }
 
-/// A new workload starts without status: its controller writes it.
-pub(super) fn clear_status(obj: &mut Value) {
-    if let Some(obj) = obj.as_object_mut() {
-        obj.remove("status");
-    }
-}
-
 /// `spec.template` is required and holds a valid pod spec.
 pub(super) fn validate_template(obj: &Value, errors: &mut Vec<FieldError>) {
     if obj.pointer("/spec/template").is_some() {
@@ -31,9 +24,16 @@ pub(super) fn validate_template(obj: &Value, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// A template of pods selected by `spec.selector`: both valid, and the
+/// selector matches the template's labels.
+pub(super) fn validate_replicated(obj: &Value, errors: &mut Vec<FieldError>) {
+    validate_template(obj, errors);
+    validate_selector(obj, errors);
+}
+
 /// `spec.selector` is required, not empty, and selects the template's
 /// labels.
-pub(super) fn validate_selector(obj: &Value, errors: &mut Vec<FieldError>) {
+fn validate_selector(obj: &Value, errors: &mut Vec<FieldError>) {
     let template_labels = obj.pointer("/spec/template/metadata/labels");
     let Some(selector) = obj.pointer("/spec/selector") else {
         errors.push(FieldError::required("spec.selector"));
