@@ -13,6 +13,7 @@ mod job;
 mod nodelifecycle;
 mod replicaset;
 mod scheduler;
+mod serviceaccount;
 mod util;
 mod workload;
 
@@ -97,6 +98,7 @@ impl Controllers {
                 job::reconcile,
             )),
             tokio::spawn(gc::run(client.clone(), resources, signal.clone())),
+            tokio::spawn(serviceaccount::run(client.clone(), signal.clone())),
             tokio::spawn(nodelifecycle::run(
                 client.clone(),
                 options.node_monitor_grace_period,
