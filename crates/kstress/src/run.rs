@@ -1,6 +1,8 @@
 //! `kstress run <driver>`: one load run, from target and namespace set-up
 //! through the driver to the report and clean-up.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +30,11 @@ use serde_json::{Value, json};
 use crate::signals::Interrupts;
 use crate::target::{Target, TargetArgs};
 use crate::units::{parse_duration, parse_size};
+
+/// The largest object the API server stores: etcd's default request limit,
+/// which kube-apiserver and the embedded server both enforce. A payload of
+/// this size leaves no room for the object around it.
+const MAX_OBJECT_BYTES: u64 = 1536 * 1024;
 
 /// How long clean-up waits for the run's namespace to disappear.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -68,6 +75,26 @@ impl Scenario {
             Scenario::WatchLoop(_) => "watch-loop",
             Scenario::List(_) => "list",
             Scenario::Get(_) => "get",
+        }
+    }
+
+    /// The objects the driver writes, seeds or reads, for drivers that
+    /// take `--resource`.
+    fn objects(&self) -> Option<&ObjectArgs> {
+        match self {
+            Scenario::PodStress(_) => None,
+            Scenario::Churn(ChurnArgs { objects, .. })
+            | Scenario::Thrash(ThrashArgs { objects, .. })
+            | Scenario::List(ListArgs { objects, .. })
+            | Scenario::Get(GetArgs { objects, .. })
+            | Scenario::WatchLatency(WatchLatencyArgs {
+                writer: WriterArgs { objects, .. },
+                ..
+            })
+            | Scenario::WatchLoop(WatchLoopArgs {
+                writer: WriterArgs { objects, .. },
+                ..
+            }) => Some(objects),
         }
     }
 
@@ -371,6 +398,18 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
     if scenario.common().duration.is_zero() {
         bail!("--duration must be positive");
     }
+    let object_size = match scenario {
+        Scenario::PodStress(args) => Some(args.object_size),
+        _ => scenario.objects().map(|objects| objects.object_size),
+    };
+    if let Some(size) = object_size
+        && size >= MAX_OBJECT_BYTES
+    {
+        bail!(
+            "--object-size {size} bytes does not fit the API server's object limit of \
+             {MAX_OBJECT_BYTES} bytes (1.5 MiB); every write would be refused"
+        );
+    }
     Ok(())
 }
 
@@ -390,20 +429,9 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
     {
         check_min_nodes(&client, args.min_nodes).await?;
     }
-    let resource = match scenario {
-        Scenario::PodStress(_) => None,
-        Scenario::Churn(ChurnArgs { objects, .. })
-        | Scenario::Thrash(ThrashArgs { objects, .. })
-        | Scenario::List(ListArgs { objects, .. })
-        | Scenario::Get(GetArgs { objects, .. })
-        | Scenario::WatchLatency(WatchLatencyArgs {
-            writer: WriterArgs { objects, .. },
-            ..
-        })
-        | Scenario::WatchLoop(WatchLoopArgs {
-            writer: WriterArgs { objects, .. },
-            ..
-        }) => {
+    let resource = match scenario.objects() {
+        None => None,
+        Some(objects) => {
             let resource = resource::resolve(&client, &objects.resource).await?;
             let template = Template::new(
                 &resource,
@@ -459,14 +487,71 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
         )
         .await
     };
-    let reason = outcome?;
-    if let Some(reason @ StopReason::Failing(_)) = reason {
+    let ended = outcome?;
+    let failure = match (&ended.reason, ended.all_failed.first()) {
+        (Some(reason @ StopReason::Failing(_)), _) => {
+            Some(format!("the run ended early: {reason}"))
+        }
+        (_, Some(class)) => Some(class.to_string()),
+        _ => None,
+    };
+    if let Some(failure) = failure {
         if let Err(err) = cleanup {
             eprintln!("warning: {err:#}");
         }
-        bail!("the run ended early: {reason}");
+        bail!(failure);
     }
     cleanup
+}
+
+/// How a driven run ended.
+struct Ended {
+    /// Why the run stopped.
+    reason: Option<StopReason>,
+    /// Classes whose every request failed: such a run measured nothing of
+    /// them, whatever its stop reason.
+    all_failed: Vec<AllFailed>,
+}
+
+/// A class with requests, every one of them failed.
+struct AllFailed {
+    class: String,
+    count: u64,
+    errors_by_code: BTreeMap<String, u64>,
+}
+
+impl AllFailed {
+    /// The classes of `results` whose every request failed.
+    fn find(results: &measure::Results) -> Vec<AllFailed> {
+        results
+            .operations
+            .iter()
+            .filter(|(_, summary)| summary.count > 0 && summary.errors == summary.count)
+            .map(|(class, summary)| AllFailed {
+                class: class.clone(),
+                count: summary.count,
+                errors_by_code: summary.errors_by_code.clone(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for AllFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<String> = self
+            .errors_by_code
+            .iter()
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect();
+        write!(
+            f,
+            "every {} request failed: {} of {} ({})",
+            self.class,
+            self.count,
+            self.count,
+            codes.join(", ")
+        )
+    }
 }
 
 async fn check_min_nodes(client: &Client, min_nodes: usize) -> anyhow::Result<()> {
@@ -513,14 +598,14 @@ fn classes(scenario: &Scenario) -> Vec<Class> {
 
 /// Runs the driver with its measurement, progress, metrics and stop
 /// conditions (`control` may already hold an interrupt), then reports.
-/// Returns why the run stopped.
+/// Returns why the run stopped and which classes failed entirely.
 async fn drive(
     scenario: &Scenario,
     ctx: &Context,
     control: &Control,
     resource: Option<&(Resource, Template)>,
     target: &str,
-) -> anyhow::Result<Option<StopReason>> {
+) -> anyhow::Result<Ended> {
     let common = scenario.common();
     let metrics = match common.metrics_addr {
         Some(addr) => {
@@ -592,7 +677,10 @@ async fn drive(
     if let Some(metrics) = metrics {
         metrics.shutdown().await;
     }
-    Ok(reason)
+    Ok(Ended {
+        reason,
+        all_failed: AllFailed::find(report.results()),
+    })
 }
 
 /// The first Ctrl-C or SIGTERM ends the run gracefully: in-flight requests

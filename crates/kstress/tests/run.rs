@@ -211,6 +211,49 @@ async fn thrash_cycles_create_update_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_every_write_fails_fails_its_slo_and_exits_non_zero() {
+    let serve = serve().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    // The server refuses every object of this template with a 422.
+    let template = out.path().join("invalid.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    \"not a label!\": x\n",
+    )
+    .expect("template written");
+    let template = template.to_str().expect("UTF-8 path");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "thrash",
+            "--duration",
+            "2s",
+            "--workers",
+            "2",
+            "--template",
+            template,
+        ],
+        out.path(),
+    );
+    assert!(!ok, "a run whose every create failed must fail:\n{stderr}");
+    assert!(
+        stderr.contains("every create request failed") && stderr.contains("422"),
+        "stderr names the class and the code:\n{stderr}"
+    );
+    let create = &results["operations"]["create"];
+    assert_eq!(create["count"], create["errors"], "{create}");
+    let check = results["slo"]
+        .as_array()
+        .expect("SLO checks")
+        .iter()
+        .find(|check| check["class"] == "create")
+        .expect("create has an SLO check");
+    assert_eq!(check["met"], false, "{check}");
+    assert_eq!(check["error_ratio"], 1.0, "{check}");
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_latency_measures_every_event_type() {
     let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
@@ -396,6 +439,14 @@ fn bad_input_ends_with_one_clear_line() {
             "--object-size must be positive",
         ),
         (&["pod-stress", "--duration", "soon"], "invalid duration"),
+        (
+            &["pod-stress", "--object-size", "2MiB"],
+            "--object-size 2097152 bytes does not fit the API server's object limit",
+        ),
+        (
+            &["churn", "--object-size", "1536KiB"],
+            "--object-size 1572864 bytes does not fit",
+        ),
         (
             &["pod-stress", "--object-size", "10parsecs"],
             "unknown unit",
