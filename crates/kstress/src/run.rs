@@ -497,7 +497,7 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
     };
     if let Some(failure) = failure {
         if let Err(err) = cleanup {
-            eprintln!("warning: {err:#}");
+            eprintln!("warning: {}", crate::error_chain(&err));
         }
         bail!(failure);
     }
