@@ -1,10 +1,10 @@
-//! `kstress node` joined to a separately started `kstress serve` runs a pod
-//! bound to it to completion.
+//! `kstress node` joined to a separately started `kstress serve`: it runs a
+//! pod bound to it to completion, and says in one line why it cannot join.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use testkit::{Serve, wait_until};
+use testkit::{Serve, WAIT, wait_until};
 use tokio::process::Command;
 
 const KSTRESS: &str = env!("CARGO_BIN_EXE_kstress");
@@ -80,5 +80,41 @@ async fn node_joins_a_separate_server_and_runs_a_pod_to_completion() {
         "{logs:?}"
     );
     drop(node);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_name_the_server_refuses_is_one_line_in_the_server_s_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serve::start_in(KSTRESS, dir.path(), &[]).await;
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(KSTRESS)
+            .args(["node", "--name", "Bad_Name", "--kubeconfig"])
+            .arg(server.kubeconfig())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress node gives up at start")
+    .expect("kstress node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "node Bad_Name started:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line:\n{stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot start node Bad_Name: ")
+            && lines[0].contains(
+                r#"Node "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name""#
+            ),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[0].matches("is invalid").count(),
+        1,
+        "the message once, no Status dump:\n{stderr}"
+    );
+    assert!(!lines[0].contains("Status {"), "{stderr}");
     drop(server);
 }
