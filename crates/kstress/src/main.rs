@@ -130,7 +130,17 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
+}
+
+/// Whether log lines may carry ANSI colour codes: only when stderr is a
+/// terminal, so files, pipes and CI logs get plain text, and never when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn colour_logs() -> bool {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    std::io::stderr().is_terminal() && !no_color
 }
 
 #[cfg(test)]

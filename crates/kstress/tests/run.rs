@@ -492,10 +492,9 @@ fn bad_input_ends_with_one_clear_line() {
     }
 }
 
-#[test]
-fn an_unreachable_server_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
+/// Writes a kubeconfig naming a loopback port nobody listens on.
+fn unreachable_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
     let port = testkit::free_port();
     std::fs::write(
         &kubeconfig,
@@ -504,6 +503,13 @@ fn an_unreachable_server_is_a_clear_error() {
         ),
     )
     .expect("kubeconfig written");
+    kubeconfig
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
     let result = kstress()
         .args(["run", "pod-stress", "--yes", "--kubeconfig"])
         .arg(&kubeconfig)
@@ -513,6 +519,60 @@ fn an_unreachable_server_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
     assert!(stderr.contains("cannot reach the API server"), "{stderr}");
+}
+
+/// The stderr of `kstress run pod-stress` against a server that is not
+/// there, with debug logs on so that it logs; with `terminal`, stderr is the
+/// terminal of `script(1)`.
+fn logs(terminal: bool, no_color: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let kstress = env!("CARGO_BIN_EXE_kstress");
+    let args = format!("run pod-stress --yes --kubeconfig {}", kubeconfig.display());
+    let mut command = if terminal {
+        let mut script = Command::new("script");
+        script.args(["-qec", &format!("{kstress} {args}"), "/dev/null"]);
+        script
+    } else {
+        let mut direct = Command::new(kstress);
+        direct.args(args.split(' '));
+        direct
+    };
+    command.env("RUST_LOG", "debug").env_remove("NO_COLOR");
+    if let Some(value) = no_color {
+        command.env("NO_COLOR", value);
+    }
+    let result = command.stdin(Stdio::null()).output().expect("kstress runs");
+    assert!(
+        !result.status.success(),
+        "there is no server to run against"
+    );
+    // script(1) passes the terminal's output on through its stdout.
+    let output = if terminal {
+        result.stdout
+    } else {
+        result.stderr
+    };
+    let text = String::from_utf8_lossy(&output).into_owned();
+    assert!(text.contains("DEBUG"), "kstress logged:\n{text}");
+    text
+}
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    assert!(!logs(false, None).contains('\x1b'), "colour in a pipe");
+    assert!(
+        logs(true, None).contains("\x1b["),
+        "no colour on a terminal"
+    );
+    assert!(
+        !logs(true, Some("1")).contains('\x1b'),
+        "colour despite NO_COLOR"
+    );
+    assert!(
+        logs(true, Some("")).contains("\x1b["),
+        "an empty NO_COLOR is unset"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
