@@ -65,8 +65,16 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
         measure::prepare_output_dir(dir)
             .with_context(|| format!("--output {} cannot hold the results", dir.display()))?;
     }
-    // The lifecycle scenarios need containers that really run.
-    args.target.cluster.runtime = Runtime::Process;
+    // The scenarios need containers that really run: they read what the
+    // containers write (files in shared volumes, termination messages) and
+    // time their commands, which the sim runtime only pretends to run.
+    if args.target.cluster.runtime == Some(Runtime::Sim) {
+        anyhow::bail!(
+            "--runtime sim cannot run the node conformance scenarios: they need containers \
+             that really run their commands (--runtime process, the default)"
+        );
+    }
+    args.target.cluster.runtime = Some(Runtime::Process);
     let target = args
         .target
         .connect("Run the node conformance scenarios (they create and delete namespaces)")

@@ -21,9 +21,10 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
 
-    /// Container runtime of the simulated nodes.
-    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
-    pub runtime: Runtime,
+    /// Container runtime of the simulated nodes [default: sim; process for
+    /// `conformance node`, which needs it].
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -198,7 +199,8 @@ impl Parts {
         };
         for index in 0..args.nodes {
             let name = format!("kstress-node-{index}");
-            let config = NodeConfig::new(&name, args.runtime.into());
+            let runtime = args.runtime.unwrap_or(Runtime::Sim);
+            let config = NodeConfig::new(&name, runtime.into());
             let started = start_step(&format!("node {name} to register"), async {
                 NodeAgent::start(client.clone(), config)
                     .await
@@ -275,7 +277,7 @@ mod tests {
             .expect("test runtime");
         let args = ClusterArgs {
             nodes: 3,
-            runtime: Runtime::Process,
+            runtime: Some(Runtime::Process),
             store: StoreArgs::default(),
         };
         runtime.block_on(async {

@@ -58,3 +58,27 @@ async fn sigterm_stops_conformance_like_ctrl_c() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_sim_runtime_is_refused_before_anything_starts() {
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_kstress"))
+            .args(["conformance", "node", "--runtime", "sim"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress conformance node refuses at once")
+    .expect("exit status");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --runtime sim cannot run the node conformance scenarios: they need containers \
+         that really run their commands (--runtime process, the default)"
+    );
+    assert!(stdout.is_empty(), "no scenario ran: {stdout}");
+}
