@@ -108,11 +108,18 @@ async fn run_on(args: &NodeArgs, target: &Target) -> anyhow::Result<Report> {
     };
     tokio::select! {
         report = conformance::run(target.client.clone(), options) => Ok(report?),
-        interrupt = signals::wait_for_interrupt() => anyhow::bail!(
-            "interrupted ({}); remove leftover namespaces with \
-             `kubectl delete namespace -l {}`",
-            interrupt?,
-            conformance::SCENARIO_LABEL
-        ),
+        interrupt = signals::wait_for_interrupt() => {
+            let interrupt = interrupt?;
+            // The embedded cluster ends with the process, and its
+            // namespaces with it; only a real cluster keeps leftovers.
+            if target.cluster.is_some() {
+                anyhow::bail!("interrupted ({interrupt})");
+            }
+            anyhow::bail!(
+                "interrupted ({interrupt}); remove leftover namespaces with \
+                 `kubectl delete namespace -l {}`",
+                conformance::SCENARIO_LABEL
+            )
+        }
     }
 }
