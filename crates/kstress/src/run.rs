@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use kube::api::{DeleteParams, DynamicObject, ListParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::{Api, Client};
 use load::arrivals::ArrivalProcess;
 use load::churn::Churn;
@@ -473,19 +474,18 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
     )
     .await;
 
-    let cleanup = if common.keep || common.skip_namespace_creation {
-        if common.keep {
+    let run_resource = resource.as_ref().map(|(r, _)| r);
+    let cleanup = if common.keep {
+        if common.skip_namespace_creation {
+            eprintln!("kept the run's objects ({RUN_LABEL}={run_id}) in namespace {namespace}");
+        } else {
             eprintln!("kept namespace {namespace}");
         }
         Ok(())
+    } else if common.skip_namespace_creation {
+        delete_run_objects(&client, &namespace, &run_id, run_resource).await
     } else {
-        cleanup(
-            &client,
-            &namespace,
-            &run_id,
-            resource.as_ref().map(|(r, _)| r),
-        )
-        .await
+        cleanup(&client, &namespace, &run_id, run_resource).await
     };
     let ended = outcome?;
     let failure = match (&ended.reason, ended.all_failed.first()) {
@@ -892,6 +892,34 @@ fn config(scenario: &Scenario) -> Value {
         }
     }
     config
+}
+
+/// Deletes the run's objects, found by their run label, from a namespace
+/// the run did not create, and waits until they are gone: the run's
+/// resource, or the pods of pod-stress.
+async fn delete_run_objects(
+    client: &Client,
+    namespace: &str,
+    run_id: &str,
+    resource: Option<&Resource>,
+) -> anyhow::Result<()> {
+    let (api, what): (Api<DynamicObject>, String) = match resource {
+        Some(resource) if resource.namespaced => (
+            Api::namespaced_with(client.clone(), namespace, &resource.api),
+            resource.to_string(),
+        ),
+        Some(resource) => (
+            Api::all_with(client.clone(), &resource.api),
+            resource.to_string(),
+        ),
+        None => (
+            Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<Pod>(&())),
+            "pods".to_owned(),
+        ),
+    };
+    namespace::delete_labelled_and_wait(&api, &format!("{RUN_LABEL}={run_id}"), CLEANUP_TIMEOUT)
+        .await
+        .with_context(|| format!("cannot clean up the run's {what} in namespace {namespace}"))
 }
 
 /// Deletes the run's namespace and waits until it is gone; cluster-scoped

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
@@ -251,6 +251,79 @@ async fn a_run_whose_every_write_fails_fails_its_slo_and_exits_non_zero() {
     assert_eq!(check["met"], false, "{check}");
     assert_eq!(check["error_ratio"], 1.0, "{check}");
     assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_the_run_did_not_create_keeps_only_what_was_there() {
+    let serve = serve().await;
+    let client = serve.client().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let run_configmaps = ListParams::default().labels("kstress.io/run");
+    let in_default = ["--namespace", "default", "--skip-namespace-creation"];
+    // Objects that live longer than the run are the clean-up's to delete.
+    let churn = [
+        "churn",
+        "--duration",
+        "2s",
+        "--rate",
+        "20",
+        "--lifetime",
+        "1h",
+    ];
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[&churn[..], &in_default].concat(),
+        out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    assert!(results["operations"]["create"]["count"].as_u64() > Some(0));
+    let left = configmaps
+        .list_metadata(&run_configmaps)
+        .await
+        .expect("list");
+    assert!(
+        left.items.is_empty(),
+        "churn left {} configmaps",
+        left.items.len()
+    );
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let pod_stress = ["pod-stress", "--duration", "2s", "--min-nodes", "0"];
+    let (ok, stderr, _) = run(
+        Some(&serve),
+        &[&pod_stress[..], &in_default].concat(),
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    let left = pods
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list");
+    assert!(
+        left.items.is_empty(),
+        "pod-stress left {} pods",
+        left.items.len()
+    );
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, _) = run(
+        Some(&serve),
+        &[&churn[..], &in_default, &["--keep"]].concat(),
+        out.path(),
+    );
+    assert!(ok, "churn --keep failed:\n{stderr}");
+    assert!(
+        stderr.contains("kept the run's objects (kstress.io/run="),
+        "{stderr}"
+    );
+    let kept = configmaps
+        .list_metadata(&run_configmaps)
+        .await
+        .expect("list");
+    assert!(!kept.items.is_empty(), "--keep kept nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
