@@ -199,14 +199,48 @@ struct ObjectArgs {
     #[arg(long, default_value = "configmaps")]
     resource: String,
 
-    /// An object (YAML or JSON) to write for resources without a built-in
-    /// shape; its name and namespace are replaced.
+    /// An object (YAML or JSON) of the resource's kind to write, e.g. for
+    /// resources without a built-in shape; its name and namespace are
+    /// replaced.
     #[arg(long)]
     template: Option<String>,
 
-    /// Payload bytes per object, e.g. 1KiB.
-    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
-    object_size: u64,
+    /// Payload bytes per object, e.g. 1KiB [default: 1KiB; none with
+    /// --template, which it pads with an annotation].
+    #[arg(long, value_parser = parse_size)]
+    object_size: Option<u64>,
+}
+
+/// Payload bytes of built-in objects when `--object-size` is not given.
+const DEFAULT_OBJECT_SIZE: u64 = 1024;
+
+/// The most a template can be padded by: its payload goes into an
+/// annotation, and the API server caps an object's annotations at 256 KiB
+/// in all.
+const MAX_TEMPLATE_PAYLOAD_BYTES: u64 = 256 * 1024;
+
+impl ObjectArgs {
+    /// Payload bytes per object: as given, else the default for built-in
+    /// objects and none for a template, which is written as it is.
+    fn object_size(&self) -> Option<u64> {
+        match (self.object_size, &self.template) {
+            (Some(size), _) => Some(size),
+            (None, None) => Some(DEFAULT_OBJECT_SIZE),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// The objects to write as `resource`.
+    fn template(&self, resource: &Resource) -> anyhow::Result<Template> {
+        let padding = self
+            .object_size()
+            .map(|size| usize::try_from(size).map(payload))
+            .transpose()?;
+        Ok(match &self.template {
+            Some(path) => Template::from_file(resource, path, padding.as_deref())?,
+            None => Template::builtin(resource, padding.as_deref().unwrap_or_default())?,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -401,8 +435,19 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
     }
     let object_size = match scenario {
         Scenario::PodStress(args) => Some(args.object_size),
-        _ => scenario.objects().map(|objects| objects.object_size),
+        _ => scenario.objects().and_then(ObjectArgs::object_size),
     };
+    if let Some(objects) = scenario.objects()
+        && objects.template.is_some()
+        && let Some(size) = objects.object_size
+        && size > MAX_TEMPLATE_PAYLOAD_BYTES
+    {
+        bail!(
+            "--object-size {size} bytes cannot pad a --template: the payload goes into an \
+             annotation, and annotations are limited to {MAX_TEMPLATE_PAYLOAD_BYTES} bytes \
+             (256 KiB) in all"
+        );
+    }
     if let Some(size) = object_size
         && size >= MAX_OBJECT_BYTES
     {
@@ -434,11 +479,7 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
         None => None,
         Some(objects) => {
             let resource = resource::resolve(&client, &objects.resource).await?;
-            let template = Template::new(
-                &resource,
-                &payload(usize::try_from(objects.object_size)?),
-                objects.template.as_deref(),
-            )?;
+            let template = objects.template(&resource)?;
             Some((resource, template))
         }
     };
@@ -848,7 +889,7 @@ fn config(scenario: &Scenario) -> Value {
         Scenario::PodStress(args) => serde_json::to_value(pod_stress(args)).unwrap_or_default(),
         Scenario::Churn(args) => json!({
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
             "rate": args.churn.rate,
             "arrivals": args.churn.arrivals,
             "lifetime_s": args.churn.lifetime.as_secs_f64(),
@@ -856,7 +897,7 @@ fn config(scenario: &Scenario) -> Value {
         }),
         Scenario::Thrash(args) => json!({
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
             "workers": args.thrash.workers,
         }),
         Scenario::WatchLatency(args) => json!({
@@ -881,7 +922,7 @@ fn config(scenario: &Scenario) -> Value {
         Scenario::Get(args) => json!({
             "workers": args.workers,
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
         }),
     };
     if let Value::Object(map) = &mut config {

@@ -327,6 +327,79 @@ async fn a_namespace_the_run_did_not_create_keeps_only_what_was_there() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_template_must_be_of_the_resource_s_kind_and_is_padded_to_the_object_size() {
+    let serve = serve().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: c\n    image: busybox\n",
+    )
+    .expect("template written");
+    let result = kstress()
+        .args(["run", "churn", "--duration", "2s", "--template"])
+        .arg(&pod)
+        .arg("--kubeconfig")
+        .arg(serve.kubeconfig())
+        .arg("--yes")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress runs");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success(),
+        "a Pod template wrote configmaps:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "template {} is a Pod (v1) object, but --resource configmaps writes ConfigMap (v1) \
+             objects",
+            pod.display()
+        )),
+        "{stderr}"
+    );
+
+    let configmap = dir.path().join("configmap.yaml");
+    std::fs::write(&configmap, "kind: ConfigMap\ndata:\n  greeting: hello\n")
+        .expect("template written");
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "churn",
+            "--duration",
+            "2s",
+            "--rate",
+            "20",
+            "--lifetime",
+            "1h",
+            "--keep",
+            "--object-size",
+            "10KiB",
+            "--template",
+            configmap.to_str().expect("UTF-8 path"),
+        ],
+        out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    let namespace = results["extra"]["namespace"].as_str().expect("namespace");
+    let configmaps: Api<ConfigMap> = Api::namespaced(serve.client().await, namespace);
+    let written = configmaps.list(&ListParams::default()).await.expect("list");
+    assert!(!written.items.is_empty(), "churn wrote nothing");
+    for object in written.items {
+        let payload = object
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get("kstress.io/payload"))
+            .map(String::len);
+        assert_eq!(payload, Some(10 * 1024), "{:?}", object.metadata);
+        let data = object.data.expect("the template's data");
+        assert_eq!(data["greeting"], "hello");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_latency_measures_every_event_type() {
     let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
@@ -519,6 +592,10 @@ fn bad_input_ends_with_one_clear_line() {
         (
             &["churn", "--object-size", "1536KiB"],
             "--object-size 1572864 bytes does not fit",
+        ),
+        (
+            &["churn", "--object-size", "300KiB", "--template", "t.yaml"],
+            "--object-size 307200 bytes cannot pad a --template",
         ),
         (
             &["pod-stress", "--object-size", "10parsecs"],
