@@ -13,6 +13,7 @@ mod convert;
 mod crd;
 mod discovery;
 mod error;
+mod health;
 mod kinds;
 mod logs;
 mod metrics;
