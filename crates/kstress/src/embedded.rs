@@ -10,7 +10,7 @@ use apiserver::{Server, ServerConfig};
 use clap::{Args, ValueEnum};
 use controllers::{ControllerOptions, Controllers};
 use kube::Client;
-use node::{NodeAgent, NodeConfig, RuntimeKind};
+use node::{ExistingNode, NodeAgent, NodeConfig, RuntimeKind};
 
 use crate::storage::{self, StoreArgs};
 
@@ -200,7 +200,10 @@ impl Parts {
         for index in 0..args.nodes {
             let name = format!("kstress-node-{index}");
             let runtime = args.runtime.unwrap_or(Runtime::Sim);
-            let config = NodeConfig::new(&name, runtime.into());
+            let mut config = NodeConfig::new(&name, runtime.into());
+            // A persistent store keeps the nodes of a run that was killed;
+            // they are this cluster's, live-looking or not.
+            config.existing = ExistingNode::Own;
             let started = start_step(&format!("node {name} to register"), async {
                 NodeAgent::start(client.clone(), config)
                     .await

@@ -16,6 +16,20 @@ pub enum Error {
         /// The client's error.
         error: kube::Error,
     },
+    /// A live kubelet holds the node's name: its Node is Ready and its
+    /// Lease was renewed within the lease duration.
+    #[error(
+        "node {name} is in use: it is Ready and its Lease was renewed {renewed_secs_ago} s ago \
+         by {holder}"
+    )]
+    InUse {
+        /// The node.
+        name: String,
+        /// The Lease's holder identity.
+        holder: String,
+        /// Seconds since the Lease's last renewal.
+        renewed_secs_ago: u64,
+    },
     /// The container runtime cannot run on this machine.
     #[error("container runtime unavailable: {0}")]
     Runtime(String),
