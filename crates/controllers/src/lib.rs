@@ -1,6 +1,6 @@
 //! The control plane loops of kstress: the scheduler, the garbage
-//! collector, the node lifecycle controller and the workload controllers
-//! (ReplicaSet, Deployment, Job).
+//! collector, the pod garbage collector, the node lifecycle controller and
+//! the workload controllers (ReplicaSet, Deployment, Job).
 //!
 //! Every loop is an API client through kube-rs and never touches a store,
 //! so the same code drives the embedded cluster and can run against a real
@@ -11,6 +11,7 @@ mod deployment;
 mod gc;
 mod job;
 mod nodelifecycle;
+mod podgc;
 mod replicaset;
 mod scheduler;
 mod util;
@@ -89,6 +90,7 @@ impl Controllers {
                 replicaset::reconcile,
             )),
             tokio::spawn(deployment::run(client.clone(), signal.clone())),
+            tokio::spawn(podgc::run(client.clone(), pods.clone(), signal.clone())),
             tokio::spawn(workload::run_owner_controller(
                 client.clone(),
                 pods,
