@@ -14,6 +14,7 @@ mod nodelifecycle;
 mod podgc;
 mod replicaset;
 mod scheduler;
+mod tainteviction;
 mod util;
 mod workload;
 
@@ -93,7 +94,7 @@ impl Controllers {
             tokio::spawn(podgc::run(client.clone(), pods.clone(), signal.clone())),
             tokio::spawn(workload::run_owner_controller(
                 client.clone(),
-                pods,
+                pods.clone(),
                 triggers.jobs,
                 signal.clone(),
                 job::reconcile,
@@ -101,6 +102,7 @@ impl Controllers {
             tokio::spawn(gc::run(client.clone(), resources, signal.clone())),
             tokio::spawn(nodelifecycle::run(
                 client.clone(),
+                pods.store,
                 options.node_monitor_grace_period,
                 signal.clone(),
             )),
