@@ -529,11 +529,16 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
         cleanup(&client, &namespace, &run_id, run_resource).await
     };
     let ended = outcome?;
-    let failure = match (&ended.reason, ended.all_failed.first()) {
-        (Some(reason @ StopReason::Failing(_)), _) => {
-            Some(format!("the run ended early: {reason}"))
-        }
-        (_, Some(class)) => Some(class.to_string()),
+    let failure = match &ended.reason {
+        Some(reason @ StopReason::Failing(_)) => Some(format!("the run ended early: {reason}")),
+        _ if !ended.all_failed.is_empty() => Some(
+            ended
+                .all_failed
+                .iter()
+                .map(AllFailed::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         _ => None,
     };
     if let Some(failure) = failure {
