@@ -14,6 +14,7 @@ mod crd;
 mod discovery;
 mod error;
 mod fieldvalidation;
+mod health;
 mod kinds;
 mod logs;
 mod metrics;

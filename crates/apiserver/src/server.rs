@@ -18,7 +18,6 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::api::Api;
 use crate::authn::{Authenticated, Authenticator, UserInfo};
-use crate::discovery;
 use crate::error::ApiError;
 use crate::metrics::{DurationLabels, Metrics, RequestLabels};
 use crate::path::{Route, route};
@@ -27,6 +26,7 @@ use crate::registry::Snapshot;
 use crate::response::{error_response, full, json_response, text_response};
 use crate::rest::{header_str, resource_request};
 use crate::watch::WatchSettings;
+use crate::{discovery, health};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -265,7 +265,9 @@ async fn dispatch(
     let snapshot = shared.api.registry.snapshot();
     let json_value = |v: Value| Ok(json_response(200, v.to_string()));
     match route {
-        Route::Health => Ok(text_response("ok".into(), "text/plain; charset=utf-8")),
+        Route::Health => {
+            health::respond(&*shared.api.store, req.uri().path(), req.uri().query()).await
+        }
         Route::Version => json_value(version_info()),
         Route::Metrics => Ok(text_response(
             shared.metrics.encode(),

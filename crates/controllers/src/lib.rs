@@ -1,6 +1,6 @@
 //! The control plane loops of kstress: the scheduler, the garbage
-//! collector, the node lifecycle controller and the workload controllers
-//! (ReplicaSet, Deployment, Job).
+//! collector, the pod garbage collector, the node lifecycle controller and
+//! the workload controllers (ReplicaSet, Deployment, Job).
 //!
 //! Every loop is an API client through kube-rs and never touches a store,
 //! so the same code drives the embedded cluster and can run against a real
@@ -11,9 +11,11 @@ mod deployment;
 mod gc;
 mod job;
 mod nodelifecycle;
+mod podgc;
 mod replicaset;
 mod scheduler;
 mod serviceaccount;
+mod tainteviction;
 mod util;
 mod workload;
 
@@ -90,9 +92,10 @@ impl Controllers {
                 replicaset::reconcile,
             )),
             tokio::spawn(deployment::run(client.clone(), signal.clone())),
+            tokio::spawn(podgc::run(client.clone(), pods.clone(), signal.clone())),
             tokio::spawn(workload::run_owner_controller(
                 client.clone(),
-                pods,
+                pods.clone(),
                 triggers.jobs,
                 signal.clone(),
                 job::reconcile,
@@ -101,6 +104,7 @@ impl Controllers {
             tokio::spawn(serviceaccount::run(client.clone(), signal.clone())),
             tokio::spawn(nodelifecycle::run(
                 client.clone(),
+                pods.store,
                 options.node_monitor_grace_period,
                 signal.clone(),
             )),

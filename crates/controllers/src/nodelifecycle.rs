@@ -1,9 +1,11 @@
 //! The node lifecycle controller: a node whose kubelet stops renewing its
 //! Lease (in `kube-node-lease`) and posting its status for longer than the
 //! grace period gets its conditions set to Unknown (reason
-//! NodeStatusUnknown), and every node's NoSchedule taints follow its Ready
-//! condition (`node.kubernetes.io/unreachable` for Unknown,
-//! `node.kubernetes.io/not-ready` for False), so the scheduler avoids it.
+//! NodeStatusUnknown), and every node's taints follow its Ready condition
+//! (`node.kubernetes.io/unreachable` for Unknown,
+//! `node.kubernetes.io/not-ready` for False), with effect NoSchedule, so
+//! the scheduler avoids it, and NoExecute, whose tolerations decide when
+//! its pods are evicted (see [`crate::tainteviction`]).
 //!
 //! Heartbeats are timed by when this controller observes them change, not
 //! by the timestamps they carry, so clock skew between nodes and the
@@ -14,21 +16,26 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch as signal;
 use tokio::time::Instant;
 
+use crate::tainteviction::Evictions;
 use crate::util::is_not_found;
 
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+/// The effects of the taints a node that is not Ready gets, in sorted
+/// order: NoExecute for eviction, NoSchedule for the scheduler.
+const TAINT_EFFECTS: [&str; 2] = ["NoExecute", "NoSchedule"];
 /// The conditions a kubelet reports that become Unknown with it.
 const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 /// The longest time between two checks of all nodes.
@@ -41,14 +48,21 @@ struct Health {
     lease_renewed: Option<MicroTime>,
 }
 
-/// Runs the controller until `shutdown` turns true.
-pub async fn run(client: Client, grace_period: Duration, mut shutdown: signal::Receiver<bool>) {
+/// Runs the controller until `shutdown` turns true; `pods` is every pod in
+/// the cluster, for the pods of nodes that are not Ready.
+pub async fn run(
+    client: Client,
+    pods: Store<Pod>,
+    grace_period: Duration,
+    mut shutdown: signal::Receiver<bool>,
+) {
     let nodes_api: Api<Node> = Api::all(client.clone());
+    let mut evictions = Evictions::default();
     let mut nodes = watcher::watcher(nodes_api.clone(), watcher::Config::default())
         .default_backoff()
         .boxed();
     let mut leases = watcher::watcher(
-        Api::<Lease>::namespaced(client, LEASE_NAMESPACE),
+        Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
         watcher::Config::default(),
     )
     .default_backoff()
@@ -92,13 +106,20 @@ pub async fn run(client: Client, grace_period: Duration, mut shutdown: signal::R
             },
             _ = tick.tick() => {
                 let now = Instant::now();
+                let mut not_ready = HashMap::new();
                 for (name, h) in &health {
-                    if let Err(err) = monitor(&nodes_api, h, now, grace_period).await
-                        && !is_not_found(&err)
-                    {
-                        tracing::warn!(node = %name, error = %err, "node lifecycle: update failed");
+                    match monitor(&nodes_api, h, now, grace_period).await {
+                        Ok(Some(taint)) => {
+                            not_ready.insert(name.clone(), taint);
+                        }
+                        Ok(None) => {}
+                        Err(err) if is_not_found(&err) => {}
+                        Err(err) => {
+                            tracing::warn!(node = %name, error = %err, "node lifecycle: update failed");
+                        }
                     }
                 }
+                evictions.sync(&client, &pods, &not_ready, now).await;
             }
         }
     }
@@ -133,13 +154,14 @@ fn observe_node(
 }
 
 /// Marks an overdue node Unknown and keeps its taints in line with its
-/// Ready condition.
+/// Ready condition. Returns the key of the taint a node that is not Ready
+/// carries.
 async fn monitor(
     api: &Api<Node>,
     h: &Health,
     now: Instant,
     grace_period: Duration,
-) -> Result<(), kube::Error> {
+) -> Result<Option<&'static str>, kube::Error> {
     let name = h.node.name_any();
     let mut ready = condition(&h.node, "Ready").map(|c| c.status.clone());
     if now.duration_since(h.last_seen) > grace_period && ready.as_deref() != Some("Unknown") {
@@ -159,32 +181,37 @@ async fn monitor(
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
     let is_ours = |t: &Taint| {
-        t.effect == "NoSchedule" && (t.key == UNREACHABLE_TAINT || t.key == NOT_READY_TAINT)
+        TAINT_EFFECTS.contains(&t.effect.as_str())
+            && (t.key == UNREACHABLE_TAINT || t.key == NOT_READY_TAINT)
     };
-    let current: Vec<&str> = taints
+    let mut current: Vec<(&str, &str)> = taints
         .iter()
         .filter(|t| is_ours(t))
-        .map(|t| t.key.as_str())
+        .map(|t| (t.key.as_str(), t.effect.as_str()))
         .collect();
-    if current == wanted.into_iter().collect::<Vec<_>>() {
-        return Ok(());
+    current.sort_unstable();
+    let expected: Vec<(&str, &str)> = wanted
+        .into_iter()
+        .flat_map(|key| TAINT_EFFECTS.map(|effect| (key, effect)))
+        .collect();
+    if current == expected {
+        return Ok(wanted);
     }
     let mut updated: Vec<Taint> = taints.iter().filter(|t| !is_ours(t)).cloned().collect();
-    if let Some(key) = wanted {
-        updated.push(Taint {
-            key: key.to_string(),
-            effect: "NoSchedule".to_string(),
-            time_added: Some(Time(jiff::Timestamp::now())),
-            value: None,
-        });
-    }
+    let added = Time(jiff::Timestamp::now());
+    updated.extend(expected.iter().map(|(key, effect)| Taint {
+        key: (*key).to_string(),
+        effect: (*effect).to_string(),
+        time_added: Some(added.clone()),
+        value: None,
+    }));
     api.patch(
         &name,
         &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"taints": updated}})),
     )
-    .await
-    .map(drop)
+    .await?;
+    Ok(wanted)
 }
 
 async fn mark_unknown(api: &Api<Node>, node: &Node) -> Result<(), kube::Error> {

@@ -247,10 +247,15 @@ impl Client {
         drop(senders);
         let sampler = tokio::spawn(sample_per_second(received.clone(), stop_rx.clone()));
 
-        let refused = tokio::select! {
-            refused = first_refusal(&mut loops) => refused,
-            () = tokio::time::sleep(config.duration) => None,
-            () = stop => None,
+        let (refused, end) = tokio::select! {
+            refused = first_refusal(&mut loops) => {
+                let spent = budget
+                    .as_ref()
+                    .is_some_and(|left| left.load(Ordering::Relaxed) == 0);
+                (refused, if spent { RunEnd::Requests } else { RunEnd::ConnectionsLost })
+            }
+            () = tokio::time::sleep(config.duration) => (None, RunEnd::Duration),
+            () = stop => (None, RunEnd::Interrupted),
         };
         // Ignoring the result: the loops hold receivers until they end.
         let _ = stop_tx.send(true);
@@ -267,7 +272,34 @@ impl Client {
             received.get(),
             elapsed,
             per_second,
+            end,
         ))
+    }
+}
+
+/// Why a client run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// `--duration` passed.
+    Duration,
+    /// The request budget (`max_requests`) was spent.
+    Requests,
+    /// The caller's stop future completed (Ctrl-C).
+    Interrupted,
+    /// Every request loop lost its connection before the run was over: the
+    /// server went away, and the figures cover only part of the run.
+    ConnectionsLost,
+}
+
+impl RunEnd {
+    /// The stable name results.json records as `stop_reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Duration => "duration",
+            RunEnd::Requests => "requests",
+            RunEnd::Interrupted => "interrupted",
+            RunEnd::ConnectionsLost => "connections-lost",
+        }
     }
 }
 

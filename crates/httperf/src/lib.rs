@@ -52,7 +52,7 @@ use std::path::PathBuf;
 pub use blocks::{BlockRequest, MAX_PERIOD_MS, QueryError};
 pub use client::{
     Client, ClientConfig, FIRST_BLOCK, Http2Tuning, MAX_FRAME_SIZE, MIN_FRAME_SIZE, RESPONSE,
-    ReceivedBytes,
+    ReceivedBytes, RunEnd,
 };
 pub use metrics::ServerStats;
 pub use profile::MAX_SECONDS as MAX_PROFILE_SECONDS;

@@ -9,7 +9,7 @@ use measure::{Report, Results, RunInfo, Snapshot};
 use serde_json::json;
 
 use crate::Error;
-use crate::client::{ClientConfig, RESPONSE};
+use crate::client::{ClientConfig, RESPONSE, RunEnd};
 
 /// Scenario name in results.json.
 pub const SCENARIO: &str = "httperf";
@@ -23,6 +23,7 @@ pub struct ClientReport {
     elapsed: Duration,
     connections: usize,
     threads: usize,
+    end: RunEnd,
 }
 
 impl ClientReport {
@@ -32,6 +33,7 @@ impl ClientReport {
         received_bytes: u64,
         elapsed: Duration,
         per_second: Vec<u64>,
+        end: RunEnd,
     ) -> Self {
         let throughput = json!({
             "received_bytes": received_bytes,
@@ -54,7 +56,10 @@ impl ClientReport {
             config: config.to_json(),
             target_rate_per_s: None,
             achieved_rate_per_s: None,
-            extra: BTreeMap::from([("throughput".to_owned(), throughput)]),
+            extra: BTreeMap::from([
+                ("throughput".to_owned(), throughput),
+                ("stop_reason".to_owned(), json!(end.as_str())),
+            ]),
         };
         Self {
             report: Report::new(info, snapshot),
@@ -62,7 +67,13 @@ impl ClientReport {
             elapsed,
             connections: config.connections,
             threads: config.threads,
+            end,
         }
+    }
+
+    /// Why the run ended.
+    pub fn end(&self) -> RunEnd {
+        self.end
     }
 
     /// Body bytes received, including those of requests cut off by the end

@@ -65,8 +65,16 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
         measure::prepare_output_dir(dir)
             .with_context(|| format!("--output {} cannot hold the results", dir.display()))?;
     }
-    // The lifecycle scenarios need containers that really run.
-    args.target.cluster.runtime = Runtime::Process;
+    // The scenarios need containers that really run: they read what the
+    // containers write (files in shared volumes, termination messages) and
+    // time their commands, which the sim runtime only pretends to run.
+    if args.target.cluster.runtime == Some(Runtime::Sim) {
+        anyhow::bail!(
+            "--runtime sim cannot run the node conformance scenarios: they need containers \
+             that really run their commands (--runtime process, the default)"
+        );
+    }
+    args.target.cluster.runtime = Some(Runtime::Process);
     let target = args
         .target
         .connect("Run the node conformance scenarios (they create and delete namespaces)")
@@ -100,11 +108,18 @@ async fn run_on(args: &NodeArgs, target: &Target) -> anyhow::Result<Report> {
     };
     tokio::select! {
         report = conformance::run(target.client.clone(), options) => Ok(report?),
-        interrupt = signals::wait_for_interrupt() => anyhow::bail!(
-            "interrupted ({}); remove leftover namespaces with \
-             `kubectl delete namespace -l {}`",
-            interrupt?,
-            conformance::SCENARIO_LABEL
-        ),
+        interrupt = signals::wait_for_interrupt() => {
+            let interrupt = interrupt?;
+            // The embedded cluster ends with the process, and its
+            // namespaces with it; only a real cluster keeps leftovers.
+            if target.cluster.is_some() {
+                anyhow::bail!("interrupted ({interrupt})");
+            }
+            anyhow::bail!(
+                "interrupted ({interrupt}); remove leftover namespaces with \
+                 `kubectl delete namespace -l {}`",
+                conformance::SCENARIO_LABEL
+            )
+        }
     }
 }

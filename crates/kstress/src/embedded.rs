@@ -10,7 +10,7 @@ use apiserver::{Server, ServerConfig};
 use clap::{Args, ValueEnum};
 use controllers::{ControllerOptions, Controllers};
 use kube::Client;
-use node::{NodeAgent, NodeConfig, RuntimeKind};
+use node::{ExistingNode, NodeAgent, NodeConfig, RuntimeKind};
 
 use crate::storage::{self, StoreArgs};
 
@@ -21,9 +21,10 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
 
-    /// Container runtime of the simulated nodes.
-    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
-    pub runtime: Runtime,
+    /// Container runtime of the simulated nodes [default: sim; process for
+    /// `conformance node`, which needs it].
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -198,7 +199,11 @@ impl Parts {
         };
         for index in 0..args.nodes {
             let name = format!("kstress-node-{index}");
-            let config = NodeConfig::new(&name, args.runtime.into());
+            let runtime = args.runtime.unwrap_or(Runtime::Sim);
+            let mut config = NodeConfig::new(&name, runtime.into());
+            // A persistent store keeps the nodes of a run that was killed;
+            // they are this cluster's, live-looking or not.
+            config.existing = ExistingNode::Own;
             let started = start_step(&format!("node {name} to register"), async {
                 NodeAgent::start(client.clone(), config)
                     .await
@@ -275,7 +280,7 @@ mod tests {
             .expect("test runtime");
         let args = ClusterArgs {
             nodes: 3,
-            runtime: Runtime::Process,
+            runtime: Some(Runtime::Process),
             store: StoreArgs::default(),
         };
         runtime.block_on(async {

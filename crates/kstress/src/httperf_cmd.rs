@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{ArgGroup, Args};
 use httperf::{
     BlockRequest, Client, ClientConfig, ClientTrust, Http2Tuning, KeyLogWriter, RateMeter,
-    ReceivedBytes, Server, ServerConfig, ServerIdentity,
+    ReceivedBytes, RunEnd, Server, ServerConfig, ServerIdentity,
 };
 
 /// The tool in a few lines, shown after the options in --help.
@@ -220,6 +220,18 @@ async fn run_client(
     if let Some(dir) = &args.output {
         let path = report.write_json(dir)?;
         eprintln!("results written to {}", path.display());
+    }
+    let (requests, failed) = (report.requests(), report.errors());
+    if report.end() == RunEnd::ConnectionsLost {
+        anyhow::bail!(
+            "the run ended early, at {:.1} s of {:.1} s: the server closed every connection \
+             ({requests} requests completed, {failed} failed)",
+            report.elapsed().as_secs_f64(),
+            args.duration.as_secs_f64(),
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {requests} requests failed");
     }
     Ok(())
 }

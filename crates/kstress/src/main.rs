@@ -90,10 +90,32 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each cause once.
+///
+/// The library errors name their cause in their own message (so that a
+/// plain `{}` is complete wherever they are shown, Status messages
+/// included) and also expose it as `source()`; anyhow's `{:#}` would then
+/// print every such cause twice. A cause whose text the line already holds
+/// is left out.
+pub(crate) fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Warnings and errors, except kube-rs's report of each failed request:
@@ -108,5 +130,45 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
+}
+
+/// Whether log lines may carry ANSI colour codes: only when stderr is a
+/// terminal, so files, pipes and CI logs get plain text, and never when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn colour_logs() -> bool {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    std::io::stderr().is_terminal() && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 127.0.0.1:1: {source}")]
+    struct Listen {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_named_once_and_none_is_lost() {
+        let busy = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let err = Err::<(), _>(Listen { source: busy })
+            .context("cannot start the embedded API server")
+            .unwrap_err();
+        assert_eq!(
+            error_chain(&err),
+            "cannot start the embedded API server: cannot listen on 127.0.0.1:1: address in use"
+        );
+        let io = Err::<(), _>(std::io::Error::other("disk full"))
+            .context("cannot write results.json")
+            .unwrap_err();
+        assert_eq!(error_chain(&io), "cannot write results.json: disk full");
+    }
 }

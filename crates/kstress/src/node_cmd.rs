@@ -4,7 +4,8 @@
 //! kubeconfig kubectl would use (`$KUBECONFIG`, then `~/.kube/config`); a
 //! KUBECONFIG variable alone never makes kstress join a cluster. The node
 //! runs until Ctrl-C or SIGTERM, then stops its containers and deletes its
-//! Lease and Node.
+//! Lease and Node when it created the Node. A Node that a live kubelet
+//! holds is refused unless `--force`; one it took over is left in place.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use node::{NodeAgent, NodeConfig};
+use node::{ExistingNode, NodeAgent, NodeConfig};
 
 use crate::embedded::Runtime;
 use crate::signals;
@@ -47,6 +48,11 @@ pub struct NodeArgs {
     /// server proxies `kubectl logs` to listens on it.
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
+
+    /// Take over the Node even when a live kubelet holds it (Ready, with a
+    /// fresh Lease); it is still left in place on exit.
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -67,15 +73,31 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let mut config = NodeConfig::new(&args.name, runtime);
     config.data_dir = args.data_dir;
     config.address = args.address;
-    let agent = NodeAgent::start(client, config)
-        .await
-        .with_context(|| format!("cannot start node {}", args.name))?;
+    if args.force {
+        config.existing = ExistingNode::TakeOver;
+    }
+    let agent = match NodeAgent::start(client, config).await {
+        Ok(agent) => agent,
+        Err(err @ node::Error::InUse { .. }) => {
+            anyhow::bail!("{err}; stop that kubelet, or pass --force to take the node over")
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot start node {}", args.name)),
+    };
+    // Listening before saying so: a SIGTERM sent once the node reports
+    // running must reach the clean shutdown, not end the process.
+    let mut interrupts = match signals::Interrupts::install() {
+        Ok(interrupts) => interrupts,
+        Err(err) => {
+            agent.shutdown().await;
+            return Err(err);
+        }
+    };
     println!(
         "kstress node {} is running ({})",
         args.name,
         runtime.as_str()
     );
-    signals::wait_for_interrupt().await?;
+    interrupts.next().await;
     agent.shutdown().await;
     println!("kstress node {} has left the cluster", args.name);
     Ok(())

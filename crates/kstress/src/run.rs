@@ -1,13 +1,16 @@
 //! `kstress run <driver>`: one load run, from target and namespace set-up
 //! through the driver to the report and clean-up.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use kube::api::{DeleteParams, DynamicObject, ListParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::{Api, Client};
 use load::arrivals::ArrivalProcess;
 use load::churn::Churn;
@@ -28,6 +31,11 @@ use serde_json::{Value, json};
 use crate::signals::Interrupts;
 use crate::target::{Target, TargetArgs};
 use crate::units::{parse_duration, parse_size};
+
+/// The largest object the API server stores: etcd's default request limit,
+/// which kube-apiserver and the embedded server both enforce. A payload of
+/// this size leaves no room for the object around it.
+const MAX_OBJECT_BYTES: u64 = 1536 * 1024;
 
 /// How long clean-up waits for the run's namespace to disappear.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -68,6 +76,26 @@ impl Scenario {
             Scenario::WatchLoop(_) => "watch-loop",
             Scenario::List(_) => "list",
             Scenario::Get(_) => "get",
+        }
+    }
+
+    /// The objects the driver writes, seeds or reads, for drivers that
+    /// take `--resource`.
+    fn objects(&self) -> Option<&ObjectArgs> {
+        match self {
+            Scenario::PodStress(_) => None,
+            Scenario::Churn(ChurnArgs { objects, .. })
+            | Scenario::Thrash(ThrashArgs { objects, .. })
+            | Scenario::List(ListArgs { objects, .. })
+            | Scenario::Get(GetArgs { objects, .. })
+            | Scenario::WatchLatency(WatchLatencyArgs {
+                writer: WriterArgs { objects, .. },
+                ..
+            })
+            | Scenario::WatchLoop(WatchLoopArgs {
+                writer: WriterArgs { objects, .. },
+                ..
+            }) => Some(objects),
         }
     }
 
@@ -171,14 +199,48 @@ struct ObjectArgs {
     #[arg(long, default_value = "configmaps")]
     resource: String,
 
-    /// An object (YAML or JSON) to write for resources without a built-in
-    /// shape; its name and namespace are replaced.
+    /// An object (YAML or JSON) of the resource's kind to write, e.g. for
+    /// resources without a built-in shape; its name and namespace are
+    /// replaced.
     #[arg(long)]
     template: Option<String>,
 
-    /// Payload bytes per object, e.g. 1KiB.
-    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
-    object_size: u64,
+    /// Payload bytes per object, e.g. 1KiB [default: 1KiB; none with
+    /// --template, which it pads with an annotation].
+    #[arg(long, value_parser = parse_size)]
+    object_size: Option<u64>,
+}
+
+/// Payload bytes of built-in objects when `--object-size` is not given.
+const DEFAULT_OBJECT_SIZE: u64 = 1024;
+
+/// The most a template can be padded by: its payload goes into an
+/// annotation, and the API server caps an object's annotations at 256 KiB
+/// in all.
+const MAX_TEMPLATE_PAYLOAD_BYTES: u64 = 256 * 1024;
+
+impl ObjectArgs {
+    /// Payload bytes per object: as given, else the default for built-in
+    /// objects and none for a template, which is written as it is.
+    fn object_size(&self) -> Option<u64> {
+        match (self.object_size, &self.template) {
+            (Some(size), _) => Some(size),
+            (None, None) => Some(DEFAULT_OBJECT_SIZE),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// The objects to write as `resource`.
+    fn template(&self, resource: &Resource) -> anyhow::Result<Template> {
+        let padding = self
+            .object_size()
+            .map(|size| usize::try_from(size).map(payload))
+            .transpose()?;
+        Ok(match &self.template {
+            Some(path) => Template::from_file(resource, path, padding.as_deref())?,
+            None => Template::builtin(resource, padding.as_deref().unwrap_or_default())?,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +433,29 @@ fn validate(scenario: &Scenario) -> anyhow::Result<()> {
     if scenario.common().duration.is_zero() {
         bail!("--duration must be positive");
     }
+    let object_size = match scenario {
+        Scenario::PodStress(args) => Some(args.object_size),
+        _ => scenario.objects().and_then(ObjectArgs::object_size),
+    };
+    if let Some(objects) = scenario.objects()
+        && objects.template.is_some()
+        && let Some(size) = objects.object_size
+        && size > MAX_TEMPLATE_PAYLOAD_BYTES
+    {
+        bail!(
+            "--object-size {size} bytes cannot pad a --template: the payload goes into an \
+             annotation, and annotations are limited to {MAX_TEMPLATE_PAYLOAD_BYTES} bytes \
+             (256 KiB) in all"
+        );
+    }
+    if let Some(size) = object_size
+        && size >= MAX_OBJECT_BYTES
+    {
+        bail!(
+            "--object-size {size} bytes does not fit the API server's object limit of \
+             {MAX_OBJECT_BYTES} bytes (1.5 MiB); every write would be refused"
+        );
+    }
     Ok(())
 }
 
@@ -390,26 +475,11 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
     {
         check_min_nodes(&client, args.min_nodes).await?;
     }
-    let resource = match scenario {
-        Scenario::PodStress(_) => None,
-        Scenario::Churn(ChurnArgs { objects, .. })
-        | Scenario::Thrash(ThrashArgs { objects, .. })
-        | Scenario::List(ListArgs { objects, .. })
-        | Scenario::Get(GetArgs { objects, .. })
-        | Scenario::WatchLatency(WatchLatencyArgs {
-            writer: WriterArgs { objects, .. },
-            ..
-        })
-        | Scenario::WatchLoop(WatchLoopArgs {
-            writer: WriterArgs { objects, .. },
-            ..
-        }) => {
+    let resource = match scenario.objects() {
+        None => None,
+        Some(objects) => {
             let resource = resource::resolve(&client, &objects.resource).await?;
-            let template = Template::new(
-                &resource,
-                &payload(usize::try_from(objects.object_size)?),
-                objects.template.as_deref(),
-            )?;
+            let template = objects.template(&resource)?;
             Some((resource, template))
         }
     };
@@ -445,28 +515,89 @@ async fn run_on(scenario: &Scenario, target: &Target, control: &Control) -> anyh
     )
     .await;
 
-    let cleanup = if common.keep || common.skip_namespace_creation {
-        if common.keep {
+    let run_resource = resource.as_ref().map(|(r, _)| r);
+    let cleanup = if common.keep {
+        if common.skip_namespace_creation {
+            eprintln!("kept the run's objects ({RUN_LABEL}={run_id}) in namespace {namespace}");
+        } else {
             eprintln!("kept namespace {namespace}");
         }
         Ok(())
+    } else if common.skip_namespace_creation {
+        delete_run_objects(&client, &namespace, &run_id, run_resource).await
     } else {
-        cleanup(
-            &client,
-            &namespace,
-            &run_id,
-            resource.as_ref().map(|(r, _)| r),
-        )
-        .await
+        cleanup(&client, &namespace, &run_id, run_resource).await
     };
-    let reason = outcome?;
-    if let Some(reason @ StopReason::Failing(_)) = reason {
+    let ended = outcome?;
+    let failure = match &ended.reason {
+        Some(reason @ StopReason::Failing(_)) => Some(format!("the run ended early: {reason}")),
+        _ if !ended.all_failed.is_empty() => Some(
+            ended
+                .all_failed
+                .iter()
+                .map(AllFailed::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
+    };
+    if let Some(failure) = failure {
         if let Err(err) = cleanup {
-            eprintln!("warning: {err:#}");
+            eprintln!("warning: {}", crate::error_chain(&err));
         }
-        bail!("the run ended early: {reason}");
+        bail!(failure);
     }
     cleanup
+}
+
+/// How a driven run ended.
+struct Ended {
+    /// Why the run stopped.
+    reason: Option<StopReason>,
+    /// Classes whose every request failed: such a run measured nothing of
+    /// them, whatever its stop reason.
+    all_failed: Vec<AllFailed>,
+}
+
+/// A class with requests, every one of them failed.
+struct AllFailed {
+    class: String,
+    count: u64,
+    errors_by_code: BTreeMap<String, u64>,
+}
+
+impl AllFailed {
+    /// The classes of `results` whose every request failed.
+    fn find(results: &measure::Results) -> Vec<AllFailed> {
+        results
+            .operations
+            .iter()
+            .filter(|(_, summary)| summary.count > 0 && summary.errors == summary.count)
+            .map(|(class, summary)| AllFailed {
+                class: class.clone(),
+                count: summary.count,
+                errors_by_code: summary.errors_by_code.clone(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for AllFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<String> = self
+            .errors_by_code
+            .iter()
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect();
+        write!(
+            f,
+            "every {} request failed: {} of {} ({})",
+            self.class,
+            self.count,
+            self.count,
+            codes.join(", ")
+        )
+    }
 }
 
 async fn check_min_nodes(client: &Client, min_nodes: usize) -> anyhow::Result<()> {
@@ -513,14 +644,14 @@ fn classes(scenario: &Scenario) -> Vec<Class> {
 
 /// Runs the driver with its measurement, progress, metrics and stop
 /// conditions (`control` may already hold an interrupt), then reports.
-/// Returns why the run stopped.
+/// Returns why the run stopped and which classes failed entirely.
 async fn drive(
     scenario: &Scenario,
     ctx: &Context,
     control: &Control,
     resource: Option<&(Resource, Template)>,
     target: &str,
-) -> anyhow::Result<Option<StopReason>> {
+) -> anyhow::Result<Ended> {
     let common = scenario.common();
     let metrics = match common.metrics_addr {
         Some(addr) => {
@@ -592,7 +723,10 @@ async fn drive(
     if let Some(metrics) = metrics {
         metrics.shutdown().await;
     }
-    Ok(reason)
+    Ok(Ended {
+        reason,
+        all_failed: AllFailed::find(report.results()),
+    })
 }
 
 /// The first Ctrl-C or SIGTERM ends the run gracefully: in-flight requests
@@ -760,7 +894,7 @@ fn config(scenario: &Scenario) -> Value {
         Scenario::PodStress(args) => serde_json::to_value(pod_stress(args)).unwrap_or_default(),
         Scenario::Churn(args) => json!({
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
             "rate": args.churn.rate,
             "arrivals": args.churn.arrivals,
             "lifetime_s": args.churn.lifetime.as_secs_f64(),
@@ -768,7 +902,7 @@ fn config(scenario: &Scenario) -> Value {
         }),
         Scenario::Thrash(args) => json!({
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
             "workers": args.thrash.workers,
         }),
         Scenario::WatchLatency(args) => json!({
@@ -793,7 +927,7 @@ fn config(scenario: &Scenario) -> Value {
         Scenario::Get(args) => json!({
             "workers": args.workers,
             "resource": args.objects.resource,
-            "object_size": args.objects.object_size,
+            "object_size": args.objects.object_size(),
         }),
     };
     if let Value::Object(map) = &mut config {
@@ -804,6 +938,34 @@ fn config(scenario: &Scenario) -> Value {
         }
     }
     config
+}
+
+/// Deletes the run's objects, found by their run label, from a namespace
+/// the run did not create, and waits until they are gone: the run's
+/// resource, or the pods of pod-stress.
+async fn delete_run_objects(
+    client: &Client,
+    namespace: &str,
+    run_id: &str,
+    resource: Option<&Resource>,
+) -> anyhow::Result<()> {
+    let (api, what): (Api<DynamicObject>, String) = match resource {
+        Some(resource) if resource.namespaced => (
+            Api::namespaced_with(client.clone(), namespace, &resource.api),
+            resource.to_string(),
+        ),
+        Some(resource) => (
+            Api::all_with(client.clone(), &resource.api),
+            resource.to_string(),
+        ),
+        None => (
+            Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<Pod>(&())),
+            "pods".to_owned(),
+        ),
+    };
+    namespace::delete_labelled_and_wait(&api, &format!("{RUN_LABEL}={run_id}"), CLEANUP_TIMEOUT)
+        .await
+        .with_context(|| format!("cannot clean up the run's {what} in namespace {namespace}"))
 }
 
 /// Deletes the run's namespace and waits until it is gone; cluster-scoped

@@ -1,17 +1,20 @@
 //! `kstress conformance node` as a user runs it: the built binary on its
-//! embedded cluster.
+//! embedded cluster and on a separate `kstress serve`.
 
 use std::process::Stdio;
 
-use testkit::WAIT;
+use testkit::{Serve, WAIT};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-#[tokio::test]
-async fn sigterm_stops_conformance_like_ctrl_c() {
+const KSTRESS: &str = env!("CARGO_BIN_EXE_kstress");
+
+/// Sends SIGTERM to `kstress conformance node <target>` while a scenario
+/// runs; returns its stderr once it has ended with status 1.
+async fn stderr_after_sigterm(target: &[&str]) -> String {
     // Side by side, one scenario passes in about a second while the other
     // runs for half a minute, so the signal arrives while that one runs.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kstress"))
+    let mut child = Command::new(KSTRESS)
         .args([
             "conformance",
             "node",
@@ -20,6 +23,7 @@ async fn sigterm_stops_conformance_like_ctrl_c() {
             "--focus",
             "^(image-pull/never-missing|lifecycle/restart-always)$",
         ])
+        .args(target)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -51,10 +55,54 @@ async fn sigterm_stops_conformance_like_ctrl_c() {
         .await
         .expect("conformance ends after SIGTERM")
         .expect("exit status");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn sigterm_stops_conformance_like_ctrl_c() {
+    let stderr = stderr_after_sigterm(&[]).await;
+    assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
+    // The embedded cluster is gone with the process: nothing to clean up.
+    assert!(!stderr.contains("kubectl"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_interrupted_run_on_a_real_cluster_names_the_leftovers_label() {
+    let serve = Serve::start(KSTRESS, &["--runtime".into(), "process".into()]).await;
+    let kubeconfig = serve.kubeconfig().to_str().expect("UTF-8 path").to_owned();
+    let stderr = stderr_after_sigterm(&["--kubeconfig", &kubeconfig, "--yes"]).await;
     assert!(
-        stderr.contains("interrupted (SIGTERM)") && stderr.contains("kubectl delete namespace -l"),
+        stderr.contains(
+            "interrupted (SIGTERM); remove leftover namespaces with `kubectl delete \
+             namespace -l kstress.io/conformance`"
+        ),
         "{stderr}"
     );
+    drop(serve);
+}
+
+#[tokio::test]
+async fn the_sim_runtime_is_refused_before_anything_starts() {
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(KSTRESS)
+            .args(["conformance", "node", "--runtime", "sim"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress conformance node refuses at once")
+    .expect("exit status");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --runtime sim cannot run the node conformance scenarios: they need containers \
+         that really run their commands (--runtime process, the default)"
+    );
+    assert!(stdout.is_empty(), "no scenario ran: {stdout}");
 }

@@ -218,3 +218,70 @@ fn read_json(path: &Path) -> serde_json::Value {
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+#[test]
+fn a_server_that_goes_away_mid_run_fails_the_client_with_its_counts() {
+    let server = ServerProcess::start(&[]);
+    let mut child = kstress()
+        .args(["--base-url", &server.url, "--insecure", "-v", "2"])
+        .args(["--size", "64KiB", "-n", "4", "--duration", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kstress starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The once-a-second rate line shows blocks arriving: the run is under way.
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("the client never received blocks:\n{}", seen.join("\n")));
+        let receiving = line
+            .rsplit_once("receive ")
+            .and_then(|(_, rate)| rate.trim_end_matches(" Gbit/s").parse::<f64>().ok())
+            .is_some_and(|rate| rate > 0.0);
+        seen.push(line);
+        if receiving {
+            break;
+        }
+    }
+    drop(server);
+    let (done_tx, done) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        let status = child.wait();
+        done_tx.send((status, std::io::read_to_string(stdout)))
+    });
+    let (status, stdout) = done
+        .recv_timeout(PATIENCE)
+        .expect("the client ends once its server is gone");
+    seen.extend(lines.try_iter());
+    let stderr = seen.join("\n");
+    assert!(
+        !status.expect("the client's status").success(),
+        "a run cut short must fail:\n{stderr}"
+    );
+    let error = seen
+        .iter()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{stderr}"));
+    assert!(
+        error.starts_with("error: the run ended early, at ")
+            && error.contains(" s of 60.0 s: the server closed every connection (")
+            && error.contains(" requests completed, "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.expect("the client's stdout").contains("requests: "),
+        "the summary is still printed"
+    );
+}

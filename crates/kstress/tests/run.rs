@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
@@ -211,6 +211,195 @@ async fn thrash_cycles_create_update_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_every_write_fails_fails_its_slo_and_exits_non_zero() {
+    let serve = serve().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    // The server refuses every object of this template with a 422.
+    let template = out.path().join("invalid.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    \"not a label!\": x\n",
+    )
+    .expect("template written");
+    let template = template.to_str().expect("UTF-8 path");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "thrash",
+            "--duration",
+            "2s",
+            "--workers",
+            "2",
+            "--template",
+            template,
+        ],
+        out.path(),
+    );
+    assert!(!ok, "a run whose every create failed must fail:\n{stderr}");
+    assert!(
+        stderr.contains("every create request failed") && stderr.contains("422"),
+        "stderr names the class and the code:\n{stderr}"
+    );
+    let create = &results["operations"]["create"];
+    assert_eq!(create["count"], create["errors"], "{create}");
+    let check = results["slo"]
+        .as_array()
+        .expect("SLO checks")
+        .iter()
+        .find(|check| check["class"] == "create")
+        .expect("create has an SLO check");
+    assert_eq!(check["met"], false, "{check}");
+    assert_eq!(check["error_ratio"], 1.0, "{check}");
+    assert_namespace_gone(&serve, &results).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_the_run_did_not_create_keeps_only_what_was_there() {
+    let serve = serve().await;
+    let client = serve.client().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let run_configmaps = ListParams::default().labels("kstress.io/run");
+    let in_default = ["--namespace", "default", "--skip-namespace-creation"];
+    // Objects that live longer than the run are the clean-up's to delete.
+    let churn = [
+        "churn",
+        "--duration",
+        "2s",
+        "--rate",
+        "20",
+        "--lifetime",
+        "1h",
+    ];
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[&churn[..], &in_default].concat(),
+        out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    assert!(results["operations"]["create"]["count"].as_u64() > Some(0));
+    let left = configmaps
+        .list_metadata(&run_configmaps)
+        .await
+        .expect("list");
+    assert!(
+        left.items.is_empty(),
+        "churn left {} configmaps",
+        left.items.len()
+    );
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let pod_stress = ["pod-stress", "--duration", "2s", "--min-nodes", "0"];
+    let (ok, stderr, _) = run(
+        Some(&serve),
+        &[&pod_stress[..], &in_default].concat(),
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    let left = pods
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list");
+    assert!(
+        left.items.is_empty(),
+        "pod-stress left {} pods",
+        left.items.len()
+    );
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, _) = run(
+        Some(&serve),
+        &[&churn[..], &in_default, &["--keep"]].concat(),
+        out.path(),
+    );
+    assert!(ok, "churn --keep failed:\n{stderr}");
+    assert!(
+        stderr.contains("kept the run's objects (kstress.io/run="),
+        "{stderr}"
+    );
+    let kept = configmaps
+        .list_metadata(&run_configmaps)
+        .await
+        .expect("list");
+    assert!(!kept.items.is_empty(), "--keep kept nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_must_be_of_the_resource_s_kind_and_is_padded_to_the_object_size() {
+    let serve = serve().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: c\n    image: busybox\n",
+    )
+    .expect("template written");
+    let result = kstress()
+        .args(["run", "churn", "--duration", "2s", "--template"])
+        .arg(&pod)
+        .arg("--kubeconfig")
+        .arg(serve.kubeconfig())
+        .arg("--yes")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress runs");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !result.status.success(),
+        "a Pod template wrote configmaps:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "template {} is a Pod (v1) object, but --resource configmaps writes ConfigMap (v1) \
+             objects",
+            pod.display()
+        )),
+        "{stderr}"
+    );
+
+    let configmap = dir.path().join("configmap.yaml");
+    std::fs::write(&configmap, "kind: ConfigMap\ndata:\n  greeting: hello\n")
+        .expect("template written");
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "churn",
+            "--duration",
+            "2s",
+            "--rate",
+            "20",
+            "--lifetime",
+            "1h",
+            "--keep",
+            "--object-size",
+            "10KiB",
+            "--template",
+            configmap.to_str().expect("UTF-8 path"),
+        ],
+        out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    let namespace = results["extra"]["namespace"].as_str().expect("namespace");
+    let configmaps: Api<ConfigMap> = Api::namespaced(serve.client().await, namespace);
+    let written = configmaps.list(&ListParams::default()).await.expect("list");
+    assert!(!written.items.is_empty(), "churn wrote nothing");
+    for object in written.items {
+        let payload = object
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get("kstress.io/payload"))
+            .map(String::len);
+        assert_eq!(payload, Some(10 * 1024), "{:?}", object.metadata);
+        let data = object.data.expect("the template's data");
+        assert_eq!(data["greeting"], "hello");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_latency_measures_every_event_type() {
     let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");
@@ -397,6 +586,18 @@ fn bad_input_ends_with_one_clear_line() {
         ),
         (&["pod-stress", "--duration", "soon"], "invalid duration"),
         (
+            &["pod-stress", "--object-size", "2MiB"],
+            "--object-size 2097152 bytes does not fit the API server's object limit",
+        ),
+        (
+            &["churn", "--object-size", "1536KiB"],
+            "--object-size 1572864 bytes does not fit",
+        ),
+        (
+            &["churn", "--object-size", "300KiB", "--template", "t.yaml"],
+            "--object-size 307200 bytes cannot pad a --template",
+        ),
+        (
             &["pod-stress", "--object-size", "10parsecs"],
             "unknown unit",
         ),
@@ -441,10 +642,9 @@ fn bad_input_ends_with_one_clear_line() {
     }
 }
 
-#[test]
-fn an_unreachable_server_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
+/// Writes a kubeconfig naming a loopback port nobody listens on.
+fn unreachable_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
     let port = testkit::free_port();
     std::fs::write(
         &kubeconfig,
@@ -453,6 +653,13 @@ fn an_unreachable_server_is_a_clear_error() {
         ),
     )
     .expect("kubeconfig written");
+    kubeconfig
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
     let result = kstress()
         .args(["run", "pod-stress", "--yes", "--kubeconfig"])
         .arg(&kubeconfig)
@@ -462,6 +669,60 @@ fn an_unreachable_server_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
     assert!(stderr.contains("cannot reach the API server"), "{stderr}");
+}
+
+/// The stderr of `kstress run pod-stress` against a server that is not
+/// there, with debug logs on so that it logs; with `terminal`, stderr is the
+/// terminal of `script(1)`.
+fn logs(terminal: bool, no_color: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let kstress = env!("CARGO_BIN_EXE_kstress");
+    let args = format!("run pod-stress --yes --kubeconfig {}", kubeconfig.display());
+    let mut command = if terminal {
+        let mut script = Command::new("script");
+        script.args(["-qec", &format!("{kstress} {args}"), "/dev/null"]);
+        script
+    } else {
+        let mut direct = Command::new(kstress);
+        direct.args(args.split(' '));
+        direct
+    };
+    command.env("RUST_LOG", "debug").env_remove("NO_COLOR");
+    if let Some(value) = no_color {
+        command.env("NO_COLOR", value);
+    }
+    let result = command.stdin(Stdio::null()).output().expect("kstress runs");
+    assert!(
+        !result.status.success(),
+        "there is no server to run against"
+    );
+    // script(1) passes the terminal's output on through its stdout.
+    let output = if terminal {
+        result.stdout
+    } else {
+        result.stderr
+    };
+    let text = String::from_utf8_lossy(&output).into_owned();
+    assert!(text.contains("DEBUG"), "kstress logged:\n{text}");
+    text
+}
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    assert!(!logs(false, None).contains('\x1b'), "colour in a pipe");
+    assert!(
+        logs(true, None).contains("\x1b["),
+        "no colour on a terminal"
+    );
+    assert!(
+        !logs(true, Some("1")).contains('\x1b'),
+        "colour despite NO_COLOR"
+    );
+    assert!(
+        logs(true, Some("")).contains("\x1b["),
+        "an empty NO_COLOR is unset"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -187,6 +187,39 @@ async fn serve_fails(args: &[String]) -> String {
 }
 
 #[tokio::test]
+async fn a_busy_listen_address_names_its_cause_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to occupy");
+    let addr = busy.local_addr().expect("its address").to_string();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(KSTRESS)
+            .args(["serve", "--listen", &addr, "--kubeconfig-out"])
+            .arg(dir.path().join("kubeconfig"))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kstress serve exits at start")
+    .expect("kstress serve runs");
+    assert!(
+        !output.status.success(),
+        "kstress serve started on a busy port"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "one chain, each cause once:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn a_ca_signed_certificate_with_its_ca_in_tls_ca_serves_kube_rs() {
     let pki = Pki::new();
     let (ca, leaf, key) = ca_and_leaf();

@@ -97,6 +97,20 @@ pub enum Error {
         /// The resource, as resolved.
         resource: String,
     },
+    /// The template file holds an object of another kind than the resource.
+    #[error(
+        "template {path} is a {template} object, but --resource {resource} writes {kind} objects"
+    )]
+    TemplateKind {
+        /// The file.
+        path: String,
+        /// The template's kind and apiVersion.
+        template: String,
+        /// The resource, as resolved.
+        resource: String,
+        /// The resource's kind and apiVersion.
+        kind: String,
+    },
     /// The template file is unreadable or not an object.
     #[error("template {path}: {message}")]
     Template {

@@ -1,10 +1,12 @@
 //! The run's namespace: created before the load, deleted after it, and
 //! waited for until it is really gone so that the next run starts clean.
+//! In a namespace the run did not create, its objects are deleted instead,
+//! found by their run label.
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 
 use crate::Error;
@@ -84,4 +86,46 @@ pub async fn delete_and_wait(client: &Client, name: &str, timeout: Duration) -> 
             timeout.as_secs()
         ))),
     }
+}
+
+/// How often [`delete_labelled_and_wait`] looks whether objects are left.
+const GONE_POLL: Duration = Duration::from_millis(200);
+
+/// Deletes the objects of `api` that `selector` matches and waits until
+/// none is left (pods, for one, stay until their kubelet has stopped them):
+/// the clean-up of a run in a namespace it did not create, where deleting
+/// the namespace would take other objects with it.
+pub async fn delete_labelled_and_wait(
+    api: &Api<DynamicObject>,
+    selector: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let params = ListParams::default().labels(selector);
+    api.delete_collection(&DeleteParams::background(), &params)
+        .await
+        .map_err(|err| {
+            Error::api(
+                format!("cannot delete the objects labelled {selector}"),
+                err,
+            )
+        })?;
+    let gone = async {
+        loop {
+            let left = api.list_metadata(&params).await.map_err(|err| {
+                Error::api(format!("cannot list the objects labelled {selector}"), err)
+            })?;
+            if left.items.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(GONE_POLL).await;
+        }
+    };
+    tokio::time::timeout(timeout, gone)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Invalid(format!(
+                "objects labelled {selector} still exist {} s after their deletion",
+                timeout.as_secs()
+            )))
+        })
 }

@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 use crate::resource::Resource;
 use crate::{Error, RUN_LABEL, SENT_AT_ANNOTATION};
 
+/// The annotation that carries the payload of kinds with no data field of
+/// their own, and of templates.
+pub const PAYLOAD_ANNOTATION: &str = "kstress.io/payload";
+
 /// A random printable string of `size` bytes: incompressible enough that
 /// the bytes really travel and get stored.
 pub fn payload(size: usize) -> String {
@@ -82,13 +86,58 @@ pub struct Template {
 
 impl Template {
     /// A template for `resource` carrying `payload`: a built-in shape for
-    /// the kinds kstress knows, `spec.payload` for custom resources, or the
-    /// object in `file` (YAML or JSON) for anything else.
-    pub fn new(resource: &Resource, payload: &str, file: Option<&str>) -> Result<Self, Error> {
-        let body = match file {
-            Some(path) => read_template(path)?,
-            None => builtin(resource, payload)?,
-        };
+    /// the kinds kstress knows, `spec.payload` for custom resources.
+    pub fn builtin(resource: &Resource, payload: &str) -> Result<Self, Error> {
+        Ok(Self {
+            resource: resource.clone(),
+            body: builtin(resource, payload)?,
+        })
+    }
+
+    /// The object in `path` (YAML or JSON), written as `resource`; with a
+    /// `payload`, padded by the [`PAYLOAD_ANNOTATION`] annotation, the one
+    /// place every kind has room for it.
+    ///
+    /// A template whose `kind` or `apiVersion` is not the resource's is an
+    /// error: written as the resource, its fields would be dropped or
+    /// refused, and the run would measure some other object than the one
+    /// the file describes.
+    pub fn from_file(
+        resource: &Resource,
+        path: &str,
+        payload: Option<&str>,
+    ) -> Result<Self, Error> {
+        let mut body = read_template(path)?;
+        let named = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (kind, api_version) = (named("kind"), named("apiVersion"));
+        let api = &resource.api;
+        if kind.as_ref().is_some_and(|kind| *kind != api.kind)
+            || api_version
+                .as_ref()
+                .is_some_and(|version| *version != api.api_version)
+        {
+            return Err(Error::TemplateKind {
+                path: path.to_owned(),
+                template: format!(
+                    "{} ({})",
+                    kind.as_deref().unwrap_or(&api.kind),
+                    api_version.as_deref().unwrap_or(&api.api_version)
+                ),
+                resource: resource.to_string(),
+                kind: format!("{} ({})", api.kind, api.api_version),
+            });
+        }
+        if let Some(payload) = payload {
+            let metadata = &mut body["metadata"];
+            if !metadata.is_object() {
+                *metadata = json!({});
+            }
+            let annotations = &mut metadata["annotations"];
+            if !annotations.is_object() {
+                *annotations = json!({});
+            }
+            annotations[PAYLOAD_ANNOTATION] = payload.into();
+        }
         Ok(Self {
             resource: resource.clone(),
             body,
@@ -147,10 +196,10 @@ fn builtin(resource: &Resource, payload: &str) -> Result<Value, Error> {
             "stringData": { "payload": payload },
         }),
         ("", "serviceaccounts") => json!({
-            "metadata": { "annotations": { "kstress.io/payload": payload } },
+            "metadata": { "annotations": { PAYLOAD_ANNOTATION: payload } },
         }),
         ("coordination.k8s.io", "leases") => json!({
-            "metadata": { "annotations": { "kstress.io/payload": payload } },
+            "metadata": { "annotations": { PAYLOAD_ANNOTATION: payload } },
             "spec": { "holderIdentity": "kstress" },
         }),
         ("", "pods") => {

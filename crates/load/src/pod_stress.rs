@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
-use kube::{Api, Resource as _};
+use kube::{Api, Resource as _, ResourceExt as _};
 use measure::{Class, ClassId, Kind, Outcome, Recorder};
 use rand::Rng;
 use serde_json::json;
@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::objects::{payload, stress_pod};
 use crate::paging::Pager;
-use crate::{Context, Error, Output, outcome};
+use crate::{Context, Error, Output, RUN_LABEL, outcome};
 
 /// Annotation the update step toggles.
 const TOGGLE_ANNOTATION: &str = "kstress.io/toggle";
@@ -81,6 +81,7 @@ impl PodStress {
         let shared = Arc::new(Shared {
             pods,
             namespace: ctx.namespace.clone(),
+            run_id: ctx.run_id.clone(),
             payload: payload(self.object_size),
             next: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
@@ -169,6 +170,9 @@ struct Classes {
 struct Shared {
     pods: Api<Pod>,
     namespace: String,
+    /// Labels every pod, so that clean-up finds them in a namespace the
+    /// run did not create.
+    run_id: String,
     payload: String,
     next: AtomicU64,
     conflicts: AtomicU64,
@@ -232,7 +236,9 @@ impl Shared {
             Err(err) if outcome::status_code(&err) == Some(404) => {
                 // NotFound is the expected answer before the first create.
                 recorder.record(self.classes.get, started.elapsed(), Outcome::Ok);
-                let pod = stress_pod(name, &self.namespace, &self.options.image, &self.payload);
+                let mut pod = stress_pod(name, &self.namespace, &self.options.image, &self.payload);
+                pod.labels_mut()
+                    .insert(RUN_LABEL.to_owned(), self.run_id.clone());
                 let started = Instant::now();
                 let result = self.pods.create(&PostParams::default(), &pod).await;
                 let counted = match &result {

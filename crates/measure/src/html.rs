@@ -133,7 +133,7 @@ fn write_slos(page: &mut String, results: &Results) -> fmt::Result {
         return Ok(());
     }
     page.push_str(
-        "<table><tr><th>class</th><th>kind</th><th>p99 ms</th><th>SLO ms</th><th>result</th></tr>\n",
+        "<table><tr><th>class</th><th>kind</th><th>p99 ms</th><th>SLO ms</th><th>errors</th><th>result</th></tr>\n",
     );
     for check in &results.slo {
         let (css, verdict) = if check.met {
@@ -143,12 +143,13 @@ fn write_slos(page: &mut String, results: &Results) -> fmt::Result {
         };
         writeln!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.0}</td>\
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.0}</td><td>{:.2} %</td>\
              <td class=\"{css}\">{verdict}</td></tr>",
             escape(&check.class),
             check.kind.as_str(),
             check.p99_ms,
-            check.threshold_ms
+            check.threshold_ms,
+            check.error_ratio * 100.0
         )?;
     }
     page.push_str("</table>\n");

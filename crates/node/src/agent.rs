@@ -33,6 +33,9 @@ impl crate::images::PodPullingTimeRecorder for NoPullTimes {
 /// cluster again.
 pub struct NodeAgent {
     name: String,
+    /// Whether the Node is the agent's own (see [`crate::ExistingNode`]); only
+    /// then does it delete the Node and its Lease on shutdown.
+    own_node: bool,
     client: kube::Client,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -71,9 +74,15 @@ impl NodeAgent {
             kubelet_port,
             boot_id: uuid::Uuid::new_v4().to_string(),
         };
-        let node_uid = registration::register(&nodes, &advertised, since).await?;
         let leases: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
-        lease::acquire(&leases, &config.name, &node_uid, config.lease_duration).await?;
+        let registered = registration::register(&nodes, &leases, &advertised, since).await?;
+        lease::acquire(
+            &leases,
+            &config.name,
+            &registered.uid,
+            config.lease_duration,
+        )
+        .await?;
 
         let (recorder, events) = Recorder::start(client.clone(), &config.name);
         let images = ImageManager::new(
@@ -110,6 +119,7 @@ impl NodeAgent {
         let pods = tokio::spawn(pods::run(ctx, stop));
         Ok(NodeAgent {
             name: config.name,
+            own_node: registered.own,
             client,
             shutdown,
             tasks: vec![heartbeat, pods],
@@ -125,7 +135,10 @@ impl NodeAgent {
     }
 
     /// Stops every container, then deletes the node's Lease and Node so the
-    /// cluster sees it leave rather than go silent.
+    /// cluster sees it leave rather than go silent. A Node the agent took
+    /// over without owning it is not its to delete: it is left with its
+    /// Lease, which expires, so the node lifecycle controller marks the Node
+    /// NotReady as for any kubelet that stopped.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
@@ -134,9 +147,11 @@ impl NodeAgent {
         if let Some(server) = self.log_server {
             server.shutdown().await;
         }
-        let leases: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
-        lease::release(&leases, &self.name).await;
-        registration::deregister(&Api::all(self.client.clone()), &self.name).await;
+        if self.own_node {
+            let leases: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
+            lease::release(&leases, &self.name).await;
+            registration::deregister(&Api::all(self.client.clone()), &self.name).await;
+        }
         self.runtime.shutdown().await;
         // Pod workers held the last recorder clones; queued events drain now.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.events).await;

@@ -74,6 +74,25 @@ pub struct NodeConfig {
     /// Whether to serve container logs (the kubelet's `/containerLogs`
     /// endpoint) on [`NodeConfig::address`].
     pub serve_logs: bool,
+    /// What to do when a Node of this name exists already.
+    pub existing: ExistingNode,
+}
+
+/// How an agent treats a Node of its name that exists when it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExistingNode {
+    /// Take over a stale Node, as a restarted kubelet does, but refuse one
+    /// that a live kubelet holds (Ready, with a fresh Lease), so that two
+    /// agents never fight over one Node. Only a Node the agent created is
+    /// deleted when it stops.
+    #[default]
+    TakeOverStale,
+    /// Take over even a live Node; it is still not the agent's to delete.
+    TakeOver,
+    /// The Node is the agent's own whoever created it, e.g. an embedded
+    /// cluster's node left in its persistent store by a run that was
+    /// killed: take it over and delete it when the agent stops.
+    Own,
 }
 
 impl NodeConfig {
@@ -97,6 +116,7 @@ impl NodeConfig {
             data_dir: None,
             bwrap: PathBuf::from("bwrap"),
             serve_logs: true,
+            existing: ExistingNode::default(),
         }
     }
 }

@@ -20,7 +20,7 @@ mod registration;
 mod runtime;
 
 pub use agent::NodeAgent;
-pub use config::{NodeConfig, RuntimeKind, SIM_ANNOTATION_PREFIX};
+pub use config::{ExistingNode, NodeConfig, RuntimeKind, SIM_ANNOTATION_PREFIX};
 pub use error::Error;
 
 /// Resolves once a shutdown signal turns true (or its sender is gone).

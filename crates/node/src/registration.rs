@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
     NodeSystemInfo,
@@ -12,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
-use crate::{Error, NodeConfig};
+use crate::{Error, ExistingNode, NodeConfig};
 
 /// The kubelet version nodes report, matching the API server's minor.
 pub const KUBELET_VERSION: &str = "v1.33.0-kstress";
@@ -126,13 +127,22 @@ fn conditions(since: Timestamp) -> Vec<NodeCondition> {
     .collect()
 }
 
-/// Creates the Node, or takes over an existing one of the same name, and
-/// posts its status. Returns the Node's UID (the Lease's owner).
+/// The Node the agent registered as.
+pub struct Registered {
+    /// The Node's UID, the owner of its Lease.
+    pub uid: String,
+    /// Whether the Node is the agent's to delete when it stops.
+    pub own: bool,
+}
+
+/// Creates the Node, or takes over an existing one of the same name as
+/// [`NodeConfig::existing`] allows, and posts its status.
 pub async fn register(
     api: &Api<Node>,
+    leases: &Api<Lease>,
     advertised: &Advertised<'_>,
     since: Timestamp,
-) -> Result<String, Error> {
+) -> Result<Registered, Error> {
     let name = &advertised.config.name;
     let labels: BTreeMap<String, String> = [
         ("kubernetes.io/hostname", name.as_str()),
@@ -151,16 +161,61 @@ pub async fn register(
         },
         ..Node::default()
     };
-    let created = match api.create(&PostParams::default(), &node).await {
-        Ok(node) => node,
-        Err(kube::Error::Api(status)) if status.code == 409 => api
-            .get(name)
-            .await
-            .map_err(Error::api(format!("cannot read existing node {name}")))?,
+    let (node, created) = match api.create(&PostParams::default(), &node).await {
+        Ok(node) => (node, true),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api
+                .get(name)
+                .await
+                .map_err(Error::api(format!("cannot read existing node {name}")))?;
+            let policy = advertised.config.existing;
+            if policy == ExistingNode::TakeOverStale {
+                refuse_if_live(&existing, leases, name).await?;
+            }
+            (existing, policy == ExistingNode::Own)
+        }
         Err(err) => return Err(Error::api(format!("cannot register node {name}"))(err)),
     };
     report(api, advertised, since).await?;
-    Ok(created.metadata.uid.unwrap_or_default())
+    Ok(Registered {
+        uid: node.metadata.uid.unwrap_or_default(),
+        own: created,
+    })
+}
+
+/// Fails with [`Error::InUse`] when `node` is Ready and its Lease was
+/// renewed within its duration: another kubelet is running it.
+async fn refuse_if_live(node: &Node, leases: &Api<Lease>, name: &str) -> Result<(), Error> {
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|condition| condition.type_ == "Ready" && condition.status == "True");
+    if !ready {
+        return Ok(());
+    }
+    let Some(lease) = leases
+        .get_opt(name)
+        .await
+        .map_err(Error::api(format!("cannot read the lease of node {name}")))?
+    else {
+        return Ok(());
+    };
+    let spec = lease.spec.unwrap_or_default();
+    let (Some(renewed), Some(duration)) = (spec.renew_time, spec.lease_duration_seconds) else {
+        return Ok(());
+    };
+    let ago = Timestamp::now().duration_since(renewed.0);
+    if ago.as_secs() >= i64::from(duration) {
+        return Ok(());
+    }
+    Err(Error::InUse {
+        name: name.to_owned(),
+        holder: spec.holder_identity.unwrap_or_default(),
+        renewed_secs_ago: u64::try_from(ago.as_secs()).unwrap_or_default(),
+    })
 }
 
 /// Posts the node's full status with a fresh heartbeat.
@@ -179,7 +234,7 @@ pub async fn report(
         )))
 }
 
-/// Deletes the Node when the agent leaves the cluster.
+/// Deletes the Node when the agent that owns it leaves the cluster.
 pub async fn deregister(api: &Api<Node>, name: &str) {
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}

@@ -10,6 +10,8 @@
 mod fit;
 mod quantity;
 
+pub(crate) use fit::tolerates;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
