@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use apiserver::{Server, ServerConfig};
+use apiserver::{Limits, Server, ServerConfig};
 use clap::{Args, ValueEnum};
 use controllers::{ControllerOptions, Controllers};
 use kube::Client;
@@ -26,8 +26,27 @@ pub struct ClusterArgs {
     #[arg(long, value_enum)]
     pub runtime: Option<Runtime>,
 
+    /// Non-mutating requests the embedded API server serves at once; more
+    /// are answered 429 (kube-apiserver's --max-requests-inflight).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_inflight: u32,
+
+    /// Mutating requests the embedded API server serves at once; more are
+    /// answered 429 (kube-apiserver's --max-mutating-requests-inflight).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_mutating_requests_inflight: u32,
+
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+impl ClusterArgs {
+    /// The API server's in-flight limits as these options set them.
+    fn limits(&self, mut limits: Limits) -> Limits {
+        limits.max_readonly_inflight = self.max_requests_inflight as usize;
+        limits.max_mutating_inflight = self.max_mutating_requests_inflight as usize;
+        limits
+    }
 }
 
 /// Container runtimes of simulated nodes.
@@ -103,7 +122,8 @@ async fn start_step<T>(
 impl Cluster {
     /// Starts the API server with `config`, then the control plane and the
     /// nodes as its clients.
-    pub async fn start(args: &ClusterArgs, config: ServerConfig) -> anyhow::Result<Cluster> {
+    pub async fn start(args: &ClusterArgs, mut config: ServerConfig) -> anyhow::Result<Cluster> {
+        config.limits = args.limits(config.limits);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("kstress-cluster")
             // Its threads are created by the load's, which may favour
@@ -264,7 +284,41 @@ pub fn client_from_config(mut config: kube::Config) -> anyhow::Result<Client> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    }
+
+    #[test]
+    fn in_flight_limits_come_from_their_flags_and_default_to_upstream_s() {
+        let defaults = Flags::parse_from(["kstress"]).cluster;
+        let limits = defaults.limits(Limits::default());
+        assert_eq!(
+            (limits.max_readonly_inflight, limits.max_mutating_inflight),
+            (400, 200)
+        );
+        let set = Flags::parse_from([
+            "kstress",
+            "--max-requests-inflight",
+            "7",
+            "--max-mutating-requests-inflight",
+            "3",
+        ])
+        .cluster;
+        let limits = set.limits(Limits::default());
+        assert_eq!(
+            (limits.max_readonly_inflight, limits.max_mutating_inflight),
+            (7, 3)
+        );
+        assert!(
+            Flags::try_parse_from(["kstress", "--max-mutating-requests-inflight", "0"]).is_err()
+        );
+    }
 
     /// Start-up races show as a start that never ends: the embedded
     /// cluster, with the process-runtime nodes `kstress conformance node`
@@ -281,7 +335,7 @@ mod tests {
         let args = ClusterArgs {
             nodes: 3,
             runtime: Some(Runtime::Process),
-            store: StoreArgs::default(),
+            ..Flags::parse_from(["kstress"]).cluster
         };
         runtime.block_on(async {
             for start in 0..STARTS {

@@ -146,8 +146,9 @@ struct CommonArgs {
     #[arg(long)]
     keep: bool,
 
-    /// End the run when every request has failed for this many seconds.
-    #[arg(long, default_value_t = 30)]
+    /// End the run when every request has failed for this many seconds
+    /// (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     max_error_seconds: u64,
 }
 
@@ -670,7 +671,7 @@ async fn drive(
         control.stop_after(common.duration),
         control.stop_when_failing(
             ctx.measurement.clone(),
-            Duration::from_secs(common.max_error_seconds.max(1)),
+            Duration::from_secs(common.max_error_seconds),
         ),
     ];
     let progress = Progress::start(&ctx.measurement, Some(common.duration));

@@ -610,6 +610,14 @@ fn bad_input_ends_with_one_clear_line() {
             "--rate must be a positive number",
         ),
         (
+            &["churn", "--max-error-seconds", "0"],
+            "invalid value '0' for '--max-error-seconds <MAX_ERROR_SECONDS>'",
+        ),
+        (
+            &["churn", "--max-requests-inflight", "0"],
+            "invalid value '0' for '--max-requests-inflight <MAX_REQUESTS_INFLIGHT>'",
+        ),
+        (
             &["pod-stress", "--namespace", "Bad_Name", "--duration", "1s"],
             "cannot create namespace Bad_Name: Namespace \"Bad_Name\" is invalid",
         ),
