@@ -5,7 +5,6 @@ use serde_json::Value;
 use super::{Builtin, Kind, set_default, workload};
 use crate::error::FieldError;
 use crate::registry::ResourceDef;
-use crate::table;
 
 pub static REPLICA_SET: Builtin = Builtin {
     short_names: &["rs"],
@@ -35,22 +34,10 @@ impl Kind for ReplicaSet {
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
-        table::columns(&[
-            table::name_column(),
-            table::int_column("Desired"),
-            table::int_column("Current"),
-            table::int_column("Ready"),
-            table::column("Age"),
-        ])
+        workload::replica_columns()
     }
 
     fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
-        vec![
-            table::name(obj).into(),
-            table::int(obj, "/spec/replicas").into(),
-            table::int(obj, "/status/replicas").into(),
-            table::int(obj, "/status/readyReplicas").into(),
-            table::created(obj).into(),
-        ]
+        workload::replica_cells(obj)
     }
 }

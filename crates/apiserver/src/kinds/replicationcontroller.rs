@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::{Builtin, Kind, set_default};
+use super::{Builtin, Kind, set_default, workload};
 use crate::registry::ResourceDef;
-use crate::table;
 
 pub static REPLICATION_CONTROLLER: Builtin = Builtin {
     short_names: &["rc"],
@@ -26,26 +25,14 @@ impl Kind for ReplicationController {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
             set_default(spec, "replicas", 1.into());
         }
-        super::pod::default_pod_spec(obj.pointer_mut("/spec/template/spec"));
+        workload::default_template(obj);
     }
 
     fn columns(&self, _def: &ResourceDef) -> Vec<Value> {
-        table::columns(&[
-            table::name_column(),
-            table::int_column("Desired"),
-            table::int_column("Current"),
-            table::int_column("Ready"),
-            table::column("Age"),
-        ])
+        workload::replica_columns()
     }
 
     fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
-        vec![
-            table::name(obj).into(),
-            table::int(obj, "/spec/replicas").into(),
-            table::int(obj, "/status/replicas").into(),
-            table::int(obj, "/status/readyReplicas").into(),
-            table::created(obj).into(),
-        ]
+        workload::replica_cells(obj)
     }
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::pod::{default_pod_spec, validate_pod_spec};
 use crate::error::FieldError;
+use crate::table;
 
 /// Pod defaults inside `spec.template.spec`.
 pub(super) fn default_template(obj: &mut Value) {
@@ -79,4 +80,27 @@ pub(super) fn containers_and_images(obj: &Value, pointer: &str) -> (String, Stri
             .unwrap_or_default()
     };
     (field("name"), field("image"))
+}
+
+/// DESIRED, CURRENT and READY of a replicated workload (ReplicaSets and
+/// ReplicationControllers print the same columns).
+pub(super) fn replica_columns() -> Vec<Value> {
+    table::columns(&[
+        table::name_column(),
+        table::int_column("Desired"),
+        table::int_column("Current"),
+        table::int_column("Ready"),
+        table::column("Age"),
+    ])
+}
+
+/// The cells of [`replica_columns`].
+pub(super) fn replica_cells(obj: &Value) -> Vec<Value> {
+    vec![
+        table::name(obj).into(),
+        table::int(obj, "/spec/replicas").into(),
+        table::int(obj, "/status/replicas").into(),
+        table::int(obj, "/status/readyReplicas").into(),
+        table::created(obj).into(),
+    ]
 }
