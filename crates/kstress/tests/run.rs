@@ -139,6 +139,67 @@ async fn pod_stress_with_a_fixed_number_of_steps_stops_when_done() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn results_record_the_options_that_ran_defaults_included() {
+    let serve = serve().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "pod-stress",
+            "--duration",
+            "30s",
+            "--objects",
+            "20",
+            "--min-nodes",
+            "0",
+            "--keep",
+        ],
+        out.path(),
+    );
+    assert!(ok, "pod-stress failed:\n{stderr}");
+    let config = &results["config"];
+    let prefix = config["key_prefix"].as_str().expect("the generated prefix");
+    let namespace = results["extra"]["namespace"].as_str().expect("namespace");
+    let pods: Api<Pod> = Api::namespaced(serve.client().await, namespace);
+    let names: Vec<String> = pods
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .filter_map(|pod| pod.metadata.name)
+        .collect();
+    assert!(!names.is_empty(), "pod-stress created no pods");
+    assert!(
+        names.iter().all(|name| name.starts_with(prefix)),
+        "results.json records prefix {prefix}, the run created {names:?}"
+    );
+    assert_eq!(config["objects"], 20);
+    assert_eq!(config["min_nodes"], 0);
+
+    let churn_out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        Some(&serve),
+        &[
+            "churn",
+            "--duration",
+            "1s",
+            "--rate",
+            "20",
+            "--arrivals",
+            "poisson",
+        ],
+        churn_out.path(),
+    );
+    assert!(ok, "churn failed:\n{stderr}");
+    let config = &results["config"];
+    assert!(config["seed"].is_u64(), "no random seed recorded: {config}");
+    assert_eq!(config["resource"], "configmaps");
+    assert_eq!(config["object_size"], 1024);
+    assert_eq!(config["arrivals"], "poisson");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn churn_keeps_its_rate_and_reports_start_lag() {
     let serve = serve().await;
     let out = tempfile::tempdir().expect("temp dir");

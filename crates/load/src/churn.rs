@@ -11,14 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use measure::{Class, ClassId, Kind, Recorder};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::arrivals::{ArrivalProcess, Pacer, Schedule, Timer};
+use crate::driver::{Driver, Objects, options_of, required};
 use crate::objects::Template;
 use crate::resource::Resource;
 use crate::watch_latency::DeleteLog;
@@ -61,19 +63,19 @@ impl Churn {
         Ok(())
     }
 
-    /// Runs until `ctx.stop` is cancelled, writing objects of `resource`
-    /// built from `template`.
-    pub async fn run(
-        self,
+    /// Writes `objects` until `ctx.stop` is cancelled, noting each delete
+    /// in `deletes` for the watchers that time it.
+    pub async fn write(
+        &self,
         ctx: &Context,
-        resource: &Resource,
-        template: &Template,
+        objects: &Objects,
         deletes: Option<DeleteLog>,
     ) -> Result<Output, Error> {
         self.check()?;
+        let resource = &objects.resource;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),
-            template: template.clone(),
+            template: objects.template.clone(),
             namespace: resource.namespaced.then(|| ctx.namespace.clone()),
             run_id: ctx.run_id.clone(),
             create: ctx.measurement.class("create")?,
@@ -138,6 +140,29 @@ impl Churn {
             .into(),
             ..Output::default()
         })
+    }
+}
+
+#[async_trait]
+impl Driver for Churn {
+    fn name(&self) -> &'static str {
+        "churn"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        Self::classes()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.check()
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        self.write(ctx, required(objects)?, None).await
     }
 }
 

@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_trait::async_trait;
 use kube::Resource as _;
 use kube::api::{DynamicObject, PostParams};
 use measure::{Class, Kind};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::churn::dynamic_api;
+use crate::driver::{Driver, Objects, options_of, required};
 use crate::objects::Template;
 use crate::resource::Resource;
 use crate::{Context, Error, Output, outcome};
@@ -32,15 +34,12 @@ impl Gets {
 
     /// Creates one object of `resource`, then reads it from every worker
     /// until `ctx.stop` is cancelled.
-    pub async fn run(
-        self,
+    async fn read(
+        &self,
         ctx: &Context,
         resource: &Resource,
         template: &Template,
     ) -> Result<Output, Error> {
-        if self.workers == 0 {
-            return Err(Error::Invalid("--workers must be positive".into()));
-        }
         let namespace = resource.namespaced.then_some(ctx.namespace.as_str());
         let name = format!("{}-get", ctx.run_id);
         let object = template.object(&name, namespace, &ctx.run_id);
@@ -81,6 +80,34 @@ impl Gets {
             extra: [("get".to_owned(), json!({ "object": name }))].into(),
             ..Output::default()
         })
+    }
+}
+
+#[async_trait]
+impl Driver for Gets {
+    fn name(&self) -> &'static str {
+        "get"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        Self::classes()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.workers == 0 {
+            return Err(Error::Invalid("--workers must be positive".into()));
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        self.validate()?;
+        let objects = required(objects)?;
+        self.read(ctx, &objects.resource, &objects.template).await
     }
 }
 

@@ -17,7 +17,9 @@
 pub mod arrivals;
 pub mod churn;
 pub mod control;
+pub mod driver;
 pub mod get;
+pub mod lifecycle;
 pub mod list;
 pub mod namespace;
 pub mod objects;
@@ -122,6 +124,19 @@ pub enum Error {
     /// A driver option is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The run measured nothing useful: it ended early because every
+    /// request failed, or some class had only failed requests.
+    #[error("{0}")]
+    Failed(String),
+    /// The run's objects or namespace could not be removed.
+    #[error("cannot clean up {what}: {source}")]
+    Cleanup {
+        /// What was being removed.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// The measurement rejected a class.
     #[error(transparent)]
     Measure(#[from] measure::Error),
@@ -137,7 +152,7 @@ pub enum Error {
 }
 
 impl Error {
-    fn api(context: impl Into<String>, source: kube::Error) -> Self {
+    pub(crate) fn api(context: impl Into<String>, source: kube::Error) -> Self {
         Error::Api {
             context: context.into(),
             reason: outcome::describe(&source),

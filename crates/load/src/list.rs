@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Resource as _};
 use measure::{Class, Kind};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::churn::dynamic_api;
+use crate::driver::{Driver, Objects, options_of, required};
 use crate::objects::Template;
 use crate::paging::Pager;
 use crate::resource::Resource;
@@ -44,15 +46,12 @@ impl Lists {
     }
 
     /// Seeds the namespace, then lists until `ctx.stop` is cancelled.
-    pub async fn run(
-        self,
+    async fn seed_and_list(
+        &self,
         ctx: &Context,
         resource: &Resource,
         template: &Template,
     ) -> Result<Output, Error> {
-        if self.clients == 0 {
-            return Err(Error::Invalid("--clients must be positive".into()));
-        }
         let seeded = self.seed(ctx, resource, template).await?;
         let namespaced_class = ctx.measurement.class("list-namespaced")?;
         let cluster_class = ctx.measurement.class("list-cluster")?;
@@ -101,6 +100,7 @@ impl Lists {
         })
     }
 
+    /// Creates `seed_objects` objects in the namespace.
     async fn seed(
         &self,
         ctx: &Context,
@@ -134,5 +134,34 @@ impl Lists {
             })
             .await;
         created.map_err(|err| Error::api("cannot seed objects to list", err))
+    }
+}
+
+#[async_trait]
+impl Driver for Lists {
+    fn name(&self) -> &'static str {
+        "list"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        Self::classes()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.clients == 0 {
+            return Err(Error::Invalid("--clients must be positive".into()));
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        self.validate()?;
+        let objects = required(objects)?;
+        self.seed_and_list(ctx, &objects.resource, &objects.template)
+            .await
     }
 }

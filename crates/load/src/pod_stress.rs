@@ -13,14 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::PostParams;
-use kube::{Api, Resource as _, ResourceExt as _};
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client, Resource as _, ResourceExt as _};
 use measure::{Class, ClassId, Kind, Outcome, Recorder};
 use rand::Rng;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::driver::{Driver, Objects, check_object_size, options_of};
 use crate::objects::{payload, stress_pod};
 use crate::paging::Pager;
 use crate::{Context, Error, Output, RUN_LABEL, outcome};
@@ -49,6 +51,8 @@ pub struct PodStress {
     pub key_prefix: String,
     /// Container image of the pods.
     pub image: String,
+    /// Nodes a cluster kstress did not start must have.
+    pub min_nodes: usize,
 }
 
 impl PodStress {
@@ -63,15 +67,8 @@ impl PodStress {
     }
 
     /// Runs until `ctx.stop` is cancelled or every step is done.
-    pub async fn run(self, ctx: &Context) -> Result<Output, Error> {
-        if self.object_size == 0 {
-            return Err(Error::Invalid("--object-size must be positive".into()));
-        }
-        if self.update_concurrency == 0 {
-            return Err(Error::Invalid(
-                "--update-concurrency must be positive".into(),
-            ));
-        }
+    async fn stress(&self, ctx: &Context) -> Result<Output, Error> {
+        self.validate()?;
         let classes = Classes {
             write: ctx.measurement.class("write")?,
             get: ctx.measurement.class("get")?,
@@ -157,6 +154,62 @@ impl PodStress {
             finished_early,
             ..Output::default()
         })
+    }
+}
+
+#[async_trait]
+impl Driver for PodStress {
+    fn name(&self) -> &'static str {
+        "pod-stress"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        Self::classes()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.object_size == 0 {
+            return Err(Error::Invalid("--object-size must be positive".into()));
+        }
+        check_object_size(self.object_size as u64)?;
+        if self.update_concurrency == 0 {
+            return Err(Error::Invalid(
+                "--update-concurrency must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    fn uses_objects(&self) -> bool {
+        false
+    }
+
+    async fn check_cluster(&self, client: &Client, embedded: bool) -> Result<(), Error> {
+        if embedded || self.min_nodes == 0 {
+            return Ok(());
+        }
+        let nodes: Api<Node> = Api::all(client.clone());
+        let count = nodes
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(|err| Error::api("cannot list the cluster's nodes", err))?
+            .items
+            .len();
+        if count < self.min_nodes {
+            return Err(Error::Invalid(format!(
+                "the cluster has {count} node(s); --min-nodes requires {}",
+                self.min_nodes
+            )));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &Context, _objects: Option<&Objects>) -> Result<Output, Error> {
+        self.stress(ctx).await
     }
 }
 

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use async_trait::async_trait;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use measure::{Class, ClassId, Kind, Recorder};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::churn::dynamic_api;
+use crate::driver::{Driver, Objects, options_of, required};
 use crate::objects::{Template, stamp_patch};
-use crate::resource::Resource;
 use crate::watch_latency::DeleteLog;
 use crate::{Context, Error, Output, outcome};
 
@@ -35,21 +36,28 @@ impl Thrash {
         ]
     }
 
-    /// Runs until `ctx.stop` is cancelled; each worker finishes the cycle
-    /// step it is in, so no object is left half-way except by a failure.
-    pub async fn run(
-        self,
-        ctx: &Context,
-        resource: &Resource,
-        template: &Template,
-        deletes: Option<DeleteLog>,
-    ) -> Result<Output, Error> {
+    /// Validates the options.
+    pub fn check(&self) -> Result<(), Error> {
         if self.workers == 0 {
             return Err(Error::Invalid("--workers must be positive".into()));
         }
+        Ok(())
+    }
+
+    /// Writes `objects` until `ctx.stop` is cancelled, noting each delete
+    /// in `deletes`; each worker finishes the cycle step it is in, so no
+    /// object is left half-way except by a failure.
+    pub async fn write(
+        &self,
+        ctx: &Context,
+        objects: &Objects,
+        deletes: Option<DeleteLog>,
+    ) -> Result<Output, Error> {
+        self.check()?;
+        let resource = &objects.resource;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),
-            template: template.clone(),
+            template: objects.template.clone(),
             namespace: resource.namespaced.then(|| ctx.namespace.clone()),
             run_id: ctx.run_id.clone(),
             create: ctx.measurement.class("create")?,
@@ -80,6 +88,29 @@ impl Thrash {
             .into(),
             ..Output::default()
         })
+    }
+}
+
+#[async_trait]
+impl Driver for Thrash {
+    fn name(&self) -> &'static str {
+        "thrash"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        Self::classes()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.check()
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        self.write(ctx, required(objects)?, None).await
     }
 }
 

@@ -15,21 +15,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector};
 use measure::{Class, ClassId, Kind, Outcome, Recorder};
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::churn::dynamic_api;
+use crate::driver::{Driver, Objects, Writer, options_of, required};
 use crate::objects::now_ns;
 use crate::resource::Resource;
-use crate::{Context, Error, RUN_LABEL, SENT_AT_ANNOTATION};
+use crate::{Context, Error, Output, RUN_LABEL, SENT_AT_ANNOTATION};
 
 /// How long informers may take to list and start watching.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -45,6 +47,50 @@ const SETTLE_MAX: Duration = Duration::from_secs(10);
 pub struct WatchLatency {
     /// Informers watching the run's objects.
     pub watchers: usize,
+    /// What writes the objects they watch.
+    pub writer: Writer,
+}
+
+#[async_trait]
+impl Driver for WatchLatency {
+    fn name(&self) -> &'static str {
+        "watch-latency"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        let mut classes = Self::classes();
+        classes.extend(self.writer.classes());
+        classes
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.watchers == 0 {
+            return Err(Error::Invalid("--watchers must be positive".into()));
+        }
+        if matches!(self.writer, Writer::None) {
+            return Err(Error::Invalid(
+                "watch-latency needs a writer: --driver churn or --driver thrash".into(),
+            ));
+        }
+        self.writer.validate()
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        let objects = required(objects)?;
+        let informers = self.start(ctx, &objects.resource).await?;
+        let written = self
+            .writer
+            .write(ctx, objects, Some(informers.delete_log()))
+            .await;
+        let seen = informers.finish().await;
+        let mut output = written?;
+        output.extra.insert("watch_latency".to_owned(), seen);
+        Ok(output)
+    }
 }
 
 /// Send times of deletes, by object name, until every informer has seen
@@ -97,9 +143,7 @@ impl WatchLatency {
     /// once every one of them has synced, so the writers' first objects are
     /// already watched.
     pub async fn start(&self, ctx: &Context, resource: &Resource) -> Result<Informers, Error> {
-        if self.watchers == 0 {
-            return Err(Error::Invalid("--watchers must be positive".into()));
-        }
+        self.validate()?;
         let classes = EventClasses {
             added: ctx.measurement.class("notify-added")?,
             modified: ctx.measurement.class("notify-modified")?,

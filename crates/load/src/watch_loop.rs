@@ -8,16 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use kube::Api;
 use kube::api::{DynamicObject, ListParams, WatchEvent, WatchParams};
 use measure::{Class, ClassId, Kind, Outcome, Recorder};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::churn::dynamic_api;
+use crate::driver::{Driver, Objects, Writer, options_of, required};
 use crate::resource::Resource;
-use crate::{Context, Error, RUN_LABEL, outcome};
+use crate::{Context, Error, Output, RUN_LABEL, outcome};
 
 /// Pause after a failed watch before the next, so that a server that is
 /// down is not hammered by reconnects.
@@ -31,6 +33,8 @@ pub struct WatchLoop {
     /// Server-side time limit of each watch.
     #[serde(with = "crate::serde_duration")]
     pub watch_timeout: Duration,
+    /// What writes the objects they watch.
+    pub writer: Writer,
 }
 
 impl WatchLoop {
@@ -43,15 +47,18 @@ impl WatchLoop {
         ]
     }
 
-    /// Starts the clients; they loop until `ctx.stop` is cancelled.
-    pub fn start(&self, ctx: &Context, resource: &Resource) -> Result<Watchers, Error> {
-        if self.clients == 0 {
-            return Err(Error::Invalid("--clients must be positive".into()));
-        }
-        let timeout = u32::try_from(self.watch_timeout.as_secs())
+    /// The server-side time limit of each watch, in whole seconds.
+    fn timeout_secs(&self) -> Result<u32, Error> {
+        u32::try_from(self.watch_timeout.as_secs())
             .ok()
             .filter(|secs| *secs > 0)
-            .ok_or_else(|| Error::Invalid("--watch-timeout must be at least 1s".into()))?;
+            .ok_or_else(|| Error::Invalid("--watch-timeout must be at least 1s".into()))
+    }
+
+    /// Starts the clients; they loop until `ctx.stop` is cancelled.
+    pub fn start(&self, ctx: &Context, resource: &Resource) -> Result<Watchers, Error> {
+        self.validate()?;
+        let timeout = self.timeout_secs()?;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),
             selector: format!("{RUN_LABEL}={}", ctx.run_id),
@@ -76,6 +83,41 @@ impl WatchLoop {
             });
         }
         Ok(Watchers { tasks, shared })
+    }
+}
+
+#[async_trait]
+impl Driver for WatchLoop {
+    fn name(&self) -> &'static str {
+        "watch-loop"
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        let mut classes = Self::classes();
+        classes.extend(self.writer.classes());
+        classes
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.clients == 0 {
+            return Err(Error::Invalid("--clients must be positive".into()));
+        }
+        self.timeout_secs()?;
+        self.writer.validate()
+    }
+
+    fn options(&self) -> Value {
+        options_of(self)
+    }
+
+    async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
+        let objects = required(objects)?;
+        let watchers = self.start(ctx, &objects.resource)?;
+        let written = self.writer.write(ctx, objects, None).await;
+        let seen = watchers.finish().await;
+        let mut output = written?;
+        output.extra.insert("watch_loop".to_owned(), seen);
+        Ok(output)
     }
 }
 
