@@ -5,6 +5,7 @@ mod embedded;
 mod httperf_cmd;
 mod node_cmd;
 mod run;
+mod scenario_cmd;
 mod serve;
 mod signals;
 mod storage;
@@ -35,6 +36,9 @@ struct Cli {
 enum Command {
     /// Run a load driver against the embedded cluster or a real one.
     Run(run::RunArgs),
+    /// Run, check, list and show scenario files (kube-burner job
+    /// configurations).
+    Scenario(scenario_cmd::ScenarioArgs),
     /// Run the embedded Kubernetes API server in the foreground.
     Serve(serve::ServeArgs),
     /// HTTP/2 + TLS block-transfer throughput server and client.
@@ -49,7 +53,10 @@ impl Command {
     /// Whether the command times requests against a schedule, so that its
     /// threads should wake up promptly.
     fn generates_load(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Httperf(_))
+        matches!(
+            self,
+            Command::Run(_) | Command::Scenario(_) | Command::Httperf(_)
+        )
     }
 }
 
@@ -81,6 +88,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Scenario(args) => scenario_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Httperf(args) => httperf_cmd::run(args).await,
             Command::Node(args) => node_cmd::run(args).await,

@@ -408,7 +408,7 @@ impl WriterArgs {
 /// finish, results are written and the namespace is removed, and the exit
 /// status is that of any run that ended. A second one exits at once, with
 /// the status a shell reports for that signal (130, 143).
-fn interrupt_on_signal(
+pub(crate) fn interrupt_on_signal(
     control: Control,
     mut interrupts: Interrupts,
 ) -> tokio::task::JoinHandle<()> {

@@ -145,7 +145,7 @@ impl Churn {
 
 #[async_trait]
 impl Driver for Churn {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "churn"
     }
 

@@ -22,8 +22,8 @@ use crate::{Context, Error, Output};
 /// A load driver with its options settled.
 #[async_trait]
 pub trait Driver: Send + Sync {
-    /// The driver's name, as `kstress run` takes it.
-    fn name(&self) -> &'static str;
+    /// The driver's name, as `kstress run` takes it (or the scenario's).
+    fn name(&self) -> &str;
 
     /// The operation classes it records.
     fn classes(&self) -> Vec<Class>;
@@ -37,6 +37,13 @@ pub trait Driver: Send + Sync {
     /// Whether the driver works on objects of a resource (given to
     /// [`Driver::run`] as [`Objects`]); pod-stress writes pods of its own.
     fn uses_objects(&self) -> bool {
+        true
+    }
+
+    /// Whether the run creates a namespace of its own for the driver (and
+    /// deletes it afterwards); a scenario creates the namespaces its jobs
+    /// name instead.
+    fn uses_namespace(&self) -> bool {
         true
     }
 

@@ -85,7 +85,7 @@ impl Gets {
 
 #[async_trait]
 impl Driver for Gets {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "get"
     }
 

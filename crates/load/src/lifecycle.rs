@@ -104,7 +104,7 @@ impl Plan {
     }
 
     /// The driver's name.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         self.driver.name()
     }
 
@@ -152,10 +152,13 @@ impl Plan {
         if control.reason() == Some(StopReason::Interrupted) {
             return Err(Error::Invalid("interrupted before the run started".into()));
         }
-        if options.skip_namespace_creation {
-            namespace::check_exists(client, &namespace).await?;
-        } else {
-            namespace::create(client, &namespace).await?;
+        let own_namespace = self.driver.uses_namespace();
+        if own_namespace {
+            if options.skip_namespace_creation {
+                namespace::check_exists(client, &namespace).await?;
+            } else {
+                namespace::create(client, &namespace).await?;
+            }
         }
         let run_id = format!("ks{}", &namespace::generated_name("x")[2..8]);
         let ctx = Context {
@@ -168,7 +171,9 @@ impl Plan {
         let outcome = self.drive(&ctx, control, objects.as_ref(), cluster).await;
 
         let resource = objects.as_ref().map(|objects| &objects.resource);
-        let cleanup = if options.keep {
+        let cleanup = if !own_namespace {
+            Ok(())
+        } else if options.keep {
             if options.skip_namespace_creation {
                 eprintln!("kept the run's objects ({RUN_LABEL}={run_id}) in namespace {namespace}");
             } else {
@@ -266,7 +271,9 @@ impl Plan {
         if let Some(reason) = reason {
             extra.insert("stop_reason".to_owned(), json!(reason.to_string()));
         }
-        extra.insert("namespace".to_owned(), json!(ctx.namespace));
+        if self.driver.uses_namespace() {
+            extra.insert("namespace".to_owned(), json!(ctx.namespace));
+        }
         let report = Report::new(
             RunInfo {
                 scenario: self.name().to_owned(),

@@ -139,7 +139,7 @@ impl Lists {
 
 #[async_trait]
 impl Driver for Lists {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "list"
     }
 

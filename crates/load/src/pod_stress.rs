@@ -159,7 +159,7 @@ impl PodStress {
 
 #[async_trait]
 impl Driver for PodStress {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "pod-stress"
     }
 

@@ -93,7 +93,7 @@ impl Thrash {
 
 #[async_trait]
 impl Driver for Thrash {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "thrash"
     }
 

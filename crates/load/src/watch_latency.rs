@@ -53,7 +53,7 @@ pub struct WatchLatency {
 
 #[async_trait]
 impl Driver for WatchLatency {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "watch-latency"
     }
 

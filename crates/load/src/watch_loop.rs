@@ -88,7 +88,7 @@ impl WatchLoop {
 
 #[async_trait]
 impl Driver for WatchLoop {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "watch-loop"
     }
 

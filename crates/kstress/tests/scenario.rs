@@ -1,0 +1,538 @@
+//! `kstress scenario`: kube-burner job configurations run against a real
+//! `kstress serve` process and the embedded cluster, checked object by
+//! object through the API and through results.json.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::Value;
+use testkit::Serve;
+
+fn kstress() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kstress"))
+}
+
+/// Runs `kstress scenario <args>`, bounded by the scenario's own timeout;
+/// returns whether it succeeded, its stdout and its stderr.
+fn scenario(args: &[&str]) -> (bool, String, String) {
+    let output = kstress()
+        .arg("scenario")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress starts");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+}
+
+fn results(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+const CREATE_PATCH_READ: &str = r#"
+global:
+  gc: false
+jobs:
+  - name: kb-create
+    jobIterations: {{ .ITERATIONS }}
+    iterationsPerNamespace: 2
+    namespace: kb-test
+    namespaceLabels: {team: scale}
+    qps: 50
+    burst: 10
+    waitWhenFinished: true
+    maxWaitTimeout: 2m
+    churnConfig:
+      cycles: 1
+      percent: 50
+      delay: 0s
+    objects:
+      - objectTemplate: templates/configmap.yml
+        replicas: 2
+        inputVars:
+          color: blue
+      - objectTemplate: templates/deployment.yml
+        replicas: 1
+  - name: kb-patch-merge
+    jobType: patch
+    objects:
+      - kind: ConfigMap
+        labelSelector: {kube-burner.io/job: kb-create}
+        objectTemplate: templates/merge.yml
+        patchType: application/merge-patch+json
+  - name: kb-patch-json
+    jobType: patch
+    objects:
+      - kind: Deployment
+        apiVersion: apps/v1
+        labelSelector: {kube-burner-job: kb-create}
+        objectTemplate: templates/json-patch.json
+        patchType: application/json-patch+json
+  - name: kb-patch-strategic
+    jobType: patch
+    objects:
+      - kind: Deployment
+        apiVersion: apps/v1
+        labelSelector: {kube-burner.io/job: kb-create}
+        objectTemplate: templates/strategic.yml
+        patchType: application/strategic-merge-patch+json
+  - name: kb-read
+    jobType: read
+    jobIterations: 2
+    objects:
+      - kind: ConfigMap
+        labelSelector: {kube-burner.io/job: kb-create}
+"#;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "templates/configmap.yml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm-{{ .Iteration }}-{{ .Replica }}
+data:
+  color: {{ .color }}
+  job: {{ .JobName }}
+  iteration: "{{ printf "%03d" .Iteration }}"
+"#,
+    ),
+    (
+        "templates/deployment.yml",
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web-{{ .Iteration }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web-{{ .Iteration }}}
+  template:
+    metadata:
+      labels: {app: web-{{ .Iteration }}}
+    spec:
+      containers:
+        - name: web
+          image: registry.k8s.io/pause:3.10
+"#,
+    ),
+    (
+        "templates/merge.yml",
+        "metadata:\n  labels:\n    patched: merge\n",
+    ),
+    (
+        "templates/json-patch.json",
+        r#"[{"op": "add", "path": "/metadata/annotations", "value": {"patched": "json-{{ .Iteration }}"}}]"#,
+    ),
+    (
+        "templates/strategic.yml",
+        "spec:\n  template:\n    spec:\n      containers:\n        - name: sidecar\n          image: registry.k8s.io/pause:3.10\n",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kube_burner_file_creates_patches_reads_and_deletes_object_by_object() {
+    let serve = Serve::start(env!("CARGO_BIN_EXE_kstress"), &[]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), TEMPLATES);
+    write(dir.path(), &[("kb.yml", CREATE_PATCH_READ)]);
+    let out = dir.path().join("out");
+    let file = dir.path().join("kb.yml");
+    let kubeconfig = serve.kubeconfig().to_str().expect("utf-8 path").to_owned();
+    let (ok, _, stderr) = scenario(&[
+        "run",
+        file.to_str().expect("utf-8 path"),
+        "--set",
+        "ITERATIONS=3",
+        "--kubeconfig",
+        &kubeconfig,
+        "--yes",
+        "--output",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "the scenario failed:\n{stderr}");
+
+    let client = serve.client().await;
+    // Three iterations, two per namespace: kb-test-0 and kb-test-1.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ours = namespaces
+        .list(&ListParams::default().labels("kube-burner.io/job=kb-create"))
+        .await
+        .expect("list namespaces");
+    let mut names: Vec<String> = ours
+        .items
+        .iter()
+        .filter_map(|ns| ns.metadata.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["kb-test-0", "kb-test-1"]);
+    assert!(ours.items.iter().all(|ns| {
+        ns.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("team"))
+            .map(String::as_str)
+            == Some("scale")
+    }));
+
+    let config_maps: Api<ConfigMap> = Api::all(client.clone());
+    let config_maps = config_maps
+        .list(&ListParams::default().labels("kube-burner.io/job=kb-create"))
+        .await
+        .expect("list configmaps")
+        .items;
+    let mut found: BTreeMap<String, (String, ConfigMap)> = BTreeMap::new();
+    for cm in config_maps {
+        found.insert(
+            cm.metadata.name.clone().expect("named"),
+            (cm.metadata.namespace.clone().expect("namespaced"), cm),
+        );
+    }
+    assert_eq!(
+        found.len(),
+        6,
+        "3 iterations x 2 replicas: {:?}",
+        found.keys()
+    );
+    for iteration in 0..3 {
+        for replica in 1..=2 {
+            let (namespace, cm) = &found[&format!("cm-{iteration}-{replica}")];
+            assert_eq!(*namespace, format!("kb-test-{}", iteration / 2));
+            let data = cm.data.as_ref().expect("data");
+            assert_eq!(data["color"], "blue");
+            assert_eq!(data["job"], "kb-create");
+            assert_eq!(data["iteration"], format!("{iteration:03}"));
+            let labels = cm.metadata.labels.as_ref().expect("labels");
+            assert_eq!(
+                labels["kube-burner.io/job-iteration"],
+                iteration.to_string()
+            );
+            assert_eq!(labels["kube-burner.io/replica"], replica.to_string());
+            assert_eq!(labels["kube-burner.io/index"], "0");
+            assert_eq!(labels["kube-burner-job"], "kb-create");
+            assert_eq!(
+                labels["patched"], "merge",
+                "the merge patch job labelled it"
+            );
+        }
+    }
+
+    let deployments: Api<Deployment> = Api::all(client.clone());
+    let deployments = deployments
+        .list(&ListParams::default().labels("kube-burner.io/job=kb-create"))
+        .await
+        .expect("list deployments")
+        .items;
+    assert_eq!(deployments.len(), 3);
+    for deployment in &deployments {
+        let annotations = deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .expect("annotations");
+        assert_eq!(
+            annotations["patched"], "json-0",
+            "the JSON patch job annotated it"
+        );
+        let spec = deployment.spec.as_ref().expect("spec");
+        let pod_labels = spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.as_ref())
+            .expect("pod labels");
+        assert_eq!(
+            pod_labels["kube-burner.io/job"], "kb-create",
+            "pods carry the job's labels"
+        );
+        let containers: Vec<&str> = spec
+            .template
+            .spec
+            .as_ref()
+            .expect("pod spec")
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        // Without $setElementOrder, a strategic merge puts the patch's
+        // elements first, as kube-apiserver does.
+        assert_eq!(
+            containers,
+            ["sidecar", "web"],
+            "the strategic merge patch added a container"
+        );
+        let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas);
+        assert!(
+            ready.is_some(),
+            "waitWhenFinished waited for {:?}",
+            deployment.metadata.name
+        );
+    }
+
+    let results = results(&out);
+    assert_eq!(results["scenario"], "kb");
+    assert_eq!(
+        results["config"]["config"]["jobs"][0]["jobIterations"], 3,
+        "the rendered file is recorded"
+    );
+    let operations = &results["operations"];
+    // Churning 50% of two namespaces recreates kb-test-0: iterations 0 and
+    // 1, two configmaps each.
+    assert_eq!(
+        operations["kb-create: create ConfigMap"]["count"], 10,
+        "6 creates, then 4 again after churn"
+    );
+    assert_eq!(operations["kb-create: delete Namespace"]["count"], 1);
+    assert_eq!(operations["kb-patch-merge: patch ConfigMap"]["count"], 6);
+    assert_eq!(operations["kb-patch-merge: patch ConfigMap"]["errors"], 0);
+    assert_eq!(operations["kb-patch-json: patch Deployment"]["errors"], 0);
+    assert_eq!(operations["kb-read: get ConfigMap"]["count"], 12);
+    let jobs = results["extra"]["scenario"]["jobs"]
+        .as_array()
+        .expect("jobs");
+    assert_eq!(
+        jobs[0]["verified"]["templates/configmap.yml/ConfigMap"]["found"],
+        6
+    );
+
+    // A delete job finds the objects by label and waits until they are gone.
+    write(
+        dir.path(),
+        &[(
+            "delete.yml",
+            r#"jobs:
+  - name: kb-delete
+    jobType: delete
+    waitForDeletion: true
+    objects:
+      - kind: ConfigMap
+        labelSelector: {kube-burner.io/job: kb-create}
+"#,
+        )],
+    );
+    let delete = dir.path().join("delete.yml");
+    let (ok, _, stderr) = scenario(&[
+        "run",
+        delete.to_str().expect("utf-8"),
+        "--kubeconfig",
+        &kubeconfig,
+        "--yes",
+    ]);
+    assert!(ok, "the delete scenario failed:\n{stderr}");
+    let left: Api<ConfigMap> = Api::all(client);
+    let left = left
+        .list(&ListParams::default().labels("kube-burner.io/job=kb-create"))
+        .await
+        .expect("list configmaps");
+    assert!(
+        left.items.is_empty(),
+        "configmaps left: {}",
+        left.items.len()
+    );
+}
+
+#[test]
+fn every_built_in_scenario_runs_scaled_down_on_the_embedded_cluster() {
+    let (ok, stdout, _) = scenario(&["list"]);
+    assert!(ok);
+    for (name, sets) in [
+        ("node-density", vec!["PODS=6"]),
+        (
+            "cluster-density",
+            vec!["JOB_ITERATIONS=2", "POD_REPLICAS=1"],
+        ),
+        ("api-intensive", vec!["JOB_ITERATIONS=2"]),
+        ("density", vec!["PODS_PER_NODE=2", "POD_REPLICAS=2"]),
+    ] {
+        assert!(stdout.contains(name), "{name} is listed");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec![
+            "run",
+            name,
+            "--nodes",
+            "2",
+            "--output",
+            dir.path().to_str().expect("utf-8"),
+        ];
+        for set in &sets {
+            args.extend(["--set", set]);
+        }
+        let (ok, _, stderr) = scenario(&args);
+        assert!(ok, "{name} failed:\n{stderr}");
+        let results = results(dir.path());
+        let operations = results["operations"].as_object().expect("operations");
+        assert!(!operations.is_empty(), "{name} measured nothing");
+        for (class, summary) in operations {
+            assert_eq!(summary["errors"], 0, "{name}: {class} failed: {summary}");
+        }
+        let (ok, shown, _) = scenario(&["show", name]);
+        assert!(ok && shown.contains("jobs:"), "{name} shows its file");
+    }
+    let node_density = tempfile::tempdir().expect("temp dir");
+    let (ok, _, stderr) = scenario(&[
+        "run",
+        "node-density",
+        "--nodes",
+        "2",
+        "--output",
+        node_density.path().to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "node-density at full capacity failed:\n{stderr}");
+    let results = results(node_density.path());
+    // Two simulated nodes of 110 pods each, filled.
+    assert_eq!(
+        results["operations"]["node-density: create Pod"]["count"],
+        220
+    );
+}
+
+#[test]
+fn bad_scenarios_are_reported_all_at_once_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &[
+            (
+                "templates/ok.yml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c-{{ .Iteration }}\n",
+            ),
+            (
+                "templates/broken.yml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Nope }}\n",
+            ),
+            (
+                "unknown-key.yml",
+                "jobs:\n  - name: a\n    jobIteration: 2\n    objects:\n      - objectTemplate: templates/ok.yml\n",
+            ),
+            (
+                "many.yml",
+                r#"jobs:
+  - name: a
+    namespace: a
+    objects:
+      - objectTemplate: templates/missing.yml
+      - objectTemplate: templates/broken.yml
+  - name: b
+    jobType: patch
+    objects:
+      - kind: ConfigMap
+        objectTemplate: templates/ok.yml
+        patchType: application/yaml
+"#,
+            ),
+            (
+                "needs-var.yml",
+                "jobs:\n  - name: a\n    jobIterations: {{ .COUNT }}\n",
+            ),
+        ],
+    );
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_owned();
+
+    let (ok, _, stderr) = scenario(&["check", &path("unknown-key.yml")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("unknown-key.yml: line 3 column 5: unknown field `jobIteration`"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = scenario(&["check", &path("many.yml")]);
+    assert!(!ok);
+    assert!(stderr.contains("the scenario has 3 problems"), "{stderr}");
+    assert!(
+        stderr.contains("templates/missing.yml: cannot read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("broken.yml:4: map has no entry for key \"Nope\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "many.yml:12: jobs[1] (b).objects[0]: patchType \"application/yaml\" is not one of"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = scenario(&["check", &path("needs-var.yml")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "needs-var.yml:3: map has no entry for key \"COUNT\" (give it with --set KEY=VALUE"
+        ),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = scenario(&["check", &path("needs-var.yml"), "--set", "COUNT=2"]);
+    // Renders now; the job without objects is the one problem left.
+    assert!(!ok && stdout.is_empty());
+    assert!(
+        stderr.contains("jobs[0] (a): objects: the job has no objects"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = scenario(&["check", &path("many.yml"), "--set", "oops"]);
+    assert!(!ok);
+    assert!(stderr.contains("expected KEY=VALUE"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kind_the_server_does_not_serve_fails_before_anything_is_created() {
+    let serve = Serve::start(env!("CARGO_BIN_EXE_kstress"), &[]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &[
+            (
+                "templates/ok.yml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c-{{ .Iteration }}\n",
+            ),
+            (
+                "templates/flunder.yml",
+                "apiVersion: wardle.example.com/v1\nkind: Flunder\nmetadata:\n  name: f-{{ .Iteration }}\n",
+            ),
+            (
+                "unserved.yml",
+                "jobs:\n  - name: unserved\n    namespace: unserved\n    objects:\n      - objectTemplate: templates/ok.yml\n      - objectTemplate: templates/flunder.yml\n",
+            ),
+        ],
+    );
+    let file = dir.path().join("unserved.yml");
+    let (ok, _, stderr) = scenario(&[
+        "run",
+        file.to_str().expect("utf-8"),
+        "--kubeconfig",
+        serve.kubeconfig().to_str().expect("utf-8"),
+        "--yes",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the server does not serve Flunder (wardle.example.com/v1)"),
+        "{stderr}"
+    );
+    let namespaces: Api<Namespace> = Api::all(serve.client().await);
+    let created = namespaces
+        .list(&ListParams::default().labels("kube-burner.io/job=unserved"))
+        .await
+        .expect("list namespaces");
+    assert!(created.items.is_empty(), "nothing is created");
+}

@@ -1,0 +1,119 @@
+//! Scenario files: multi-phase workloads in kube-burner's job
+//! configuration, run by kstress against its embedded cluster or any other,
+//! and measured per job and operation class.
+//!
+//! A scenario is read and checked once ([`Scenario::load`]: every problem
+//! reported together, before any cluster is touched), then run as one
+//! [`load::driver::Driver`] through the same lifecycle as kstress's own
+//! drivers ([`ScenarioDriver`]).
+
+pub mod config;
+mod engine;
+mod labels;
+pub mod load;
+mod ready;
+pub mod source;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kube::Client;
+use measure::Class;
+use serde_json::{Value, json};
+
+pub use crate::load::{Problems, Scenario};
+pub use crate::source::{BUILTINS, Builtin, Source};
+
+/// A scenario as a driver: its jobs in order, then the clean-up it asks
+/// for.
+pub struct ScenarioDriver {
+    scenario: Arc<Scenario>,
+    /// Leave what the scenario created, whatever its `gc` settings say.
+    keep: bool,
+    uuid: String,
+    run_id: String,
+}
+
+impl ScenarioDriver {
+    pub fn new(scenario: Scenario, keep: bool) -> Self {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        Self {
+            scenario: Arc::new(scenario),
+            keep,
+            uuid,
+            run_id,
+        }
+    }
+
+    /// The run's UUID, as kube-burner's `.UUID` and `kube-burner.io/uuid`.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+}
+
+#[async_trait]
+impl ::load::driver::Driver for ScenarioDriver {
+    fn name(&self) -> &str {
+        &self.scenario.name
+    }
+
+    fn classes(&self) -> Vec<Class> {
+        engine::classes(&self.scenario)
+    }
+
+    fn validate(&self) -> Result<(), ::load::Error> {
+        Ok(())
+    }
+
+    fn options(&self) -> Value {
+        json!({
+            "scenario": self.scenario.source.display(),
+            "uuid": self.uuid,
+            "run_id": self.run_id,
+            "config": self.scenario.config,
+            "keep": self.keep,
+        })
+    }
+
+    fn uses_objects(&self) -> bool {
+        false
+    }
+
+    fn uses_namespace(&self) -> bool {
+        false
+    }
+
+    async fn check_cluster(&self, client: &Client, _embedded: bool) -> Result<(), ::load::Error> {
+        let mut engine = engine::Engine::new(
+            client.clone(),
+            Arc::clone(&self.scenario),
+            self.uuid.clone(),
+            self.run_id.clone(),
+            measure::Measurement::new(Vec::new())?,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        engine.resolve_kinds().await
+    }
+
+    async fn run(
+        &self,
+        ctx: &::load::Context,
+        _objects: Option<&::load::driver::Objects>,
+    ) -> Result<::load::Output, ::load::Error> {
+        let engine = engine::Engine::new(
+            ctx.client.clone(),
+            Arc::clone(&self.scenario),
+            self.uuid.clone(),
+            self.run_id.clone(),
+            ctx.measurement.clone(),
+            ctx.stop.clone(),
+        );
+        let summary = engine.run(self.keep).await?;
+        Ok(::load::Output {
+            extra: [("scenario".to_owned(), summary)].into(),
+            finished_early: true,
+            ..::load::Output::default()
+        })
+    }
+}
