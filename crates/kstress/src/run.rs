@@ -416,7 +416,7 @@ pub(crate) fn interrupt_on_signal(
         let first = interrupts.next().await;
         eprintln!(
             "\ninterrupted ({first}): finishing in-flight requests, then writing results and \
-             removing the namespace ({first} again to exit at once)"
+             cleaning up ({first} again to exit at once)"
         );
         control.stop(StopReason::Interrupted);
         let second = interrupts.next().await;

@@ -536,3 +536,73 @@ async fn a_kind_the_server_does_not_serve_fails_before_anything_is_created() {
         .expect("list namespaces");
     assert!(created.items.is_empty(), "nothing is created");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_creating_cleans_up_and_still_writes_results() {
+    let serve = Serve::start(env!("CARGO_BIN_EXE_kstress"), &[]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &[
+            (
+                "templates/cm.yml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c-{{ .Iteration }}\n",
+            ),
+            (
+                "slow.yml",
+                "global:\n  gc: true\njobs:\n  - name: slow\n    jobIterations: 10000\n    qps: 5\n    burst: 1\n    namespace: slow\n    namespacedIterations: false\n    objects:\n      - objectTemplate: templates/cm.yml\n",
+            ),
+        ],
+    );
+    let out = dir.path().join("out");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kstress"))
+        .arg("scenario")
+        .arg("run")
+        .arg(dir.path().join("slow.yml"))
+        .arg("--kubeconfig")
+        .arg(serve.kubeconfig())
+        .arg("--yes")
+        .arg("--output")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kstress starts");
+    let client = serve.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "slow");
+    testkit::wait_until("the scenario to create objects", || async {
+        config_maps
+            .list_metadata(&ListParams::default().labels("kube-burner.io/job=slow"))
+            .await
+            .is_ok_and(|list| list.items.len() >= 2)
+            .then_some(())
+    })
+    .await;
+    let pid =
+        rustix::process::Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid"))
+            .expect("a valid pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("signal sent");
+    let result = tokio::time::timeout(testkit::WAIT, child.wait_with_output())
+        .await
+        .expect("the scenario ends after Ctrl-C")
+        .expect("kstress ends");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "an interrupted scenario exits 0:\n{stderr}"
+    );
+    let results = results(&out);
+    assert_eq!(results["extra"]["stop_reason"], "interrupted");
+    let created = results["operations"]["slow: create ConfigMap"]["count"]
+        .as_u64()
+        .expect("count");
+    assert!((2..10000).contains(&created), "creating stopped: {created}");
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(
+        namespaces.get_opt("slow").await.expect("lookup").is_none(),
+        "gc removed the scenario's namespace"
+    );
+}

@@ -40,6 +40,12 @@ pub trait Driver: Send + Sync {
         true
     }
 
+    /// Whether the driver runs for the run's duration (a progress bar fills
+    /// up) rather than until its work is done (a spinner).
+    fn runs_for_duration(&self) -> bool {
+        true
+    }
+
     /// Whether the run creates a namespace of its own for the driver (and
     /// deletes it afterwards); a scenario creates the namespaces its jobs
     /// name instead.

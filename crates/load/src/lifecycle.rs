@@ -236,7 +236,10 @@ impl Plan {
                 Duration::from_secs(options.max_error_seconds),
             ),
         ];
-        let progress = Progress::start(&ctx.measurement, Some(options.duration));
+        let progress = Progress::start(
+            &ctx.measurement,
+            self.driver.runs_for_duration().then_some(options.duration),
+        );
         let driven = self.driver.run(ctx, objects).await;
         if matches!(&driven, Ok(output) if output.finished_early) {
             control.stop(StopReason::Finished);

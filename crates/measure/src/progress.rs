@@ -103,8 +103,14 @@ async fn draw(bar: ProgressBar, measurement: Measurement) {
         };
         last = (now, totals);
         bar.set_position(measurement.elapsed().as_secs());
+        let phase = measurement.phase();
+        let phase = if phase.is_empty() {
+            phase
+        } else {
+            format!("{phase}  ")
+        };
         bar.set_message(format!(
-            "{} requests  {rate:.0}/s  {} errors",
+            "{phase}{} requests  {rate:.0}/s  {} errors",
             totals.requests, totals.errors
         ));
     }

@@ -181,8 +181,20 @@ impl Measurement {
                     retired: Totals::new(count),
                 }),
                 series: Mutex::new(Series::default()),
+                phase: Mutex::new(String::new()),
             }),
         })
+    }
+
+    /// Names what the run is doing now (a scenario's job and its
+    /// progress), for the progress line.
+    pub fn set_phase(&self, phase: impl Into<String>) {
+        *self.shared.phase.lock() = phase.into();
+    }
+
+    /// What [`set_phase`](Self::set_phase) last said.
+    pub fn phase(&self) -> String {
+        self.shared.phase.lock().clone()
     }
 
     /// Resolves a class name to the id recorders take.
@@ -384,6 +396,7 @@ struct Shared {
     started_at: jiff::Timestamp,
     state: Mutex<State>,
     series: Mutex<Series>,
+    phase: Mutex<String>,
 }
 
 struct State {

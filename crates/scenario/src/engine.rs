@@ -279,10 +279,17 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let mut created = 0_u64;
         let mut iterations = 0_u64;
+        let paced_from = Instant::now();
         for iteration in 0..job.job_iterations {
             if self.stop.is_cancelled() {
                 break;
             }
+            self.measurement.set_phase(format!(
+                "{}: iteration {}/{}",
+                job.name,
+                iteration + 1,
+                job.job_iterations
+            ));
             let namespace = self.namespace_for(job, iteration, &mut namespaces).await?;
             for (index, object) in job.objects.iter().enumerate() {
                 if !runs_in(object, iteration) {
@@ -360,6 +367,7 @@ impl Engine {
             }
             while tasks.try_join_next().is_some() {}
         }
+        let paced_for = paced_from.elapsed();
         pacing.stop();
         while tasks.join_next().await.is_some() {}
         if job.wait_when_finished
@@ -386,6 +394,8 @@ impl Engine {
             "objects": created,
             "namespaces": namespaces.len(),
             "verified": verified,
+            "target_rate_per_s": job.rate,
+            "achieved_rate_per_s": created as f64 / paced_for.as_secs_f64().max(f64::EPSILON),
         }));
         Ok(())
     }
@@ -544,6 +554,9 @@ impl Engine {
                 vec![None]
             };
             for scope in scopes {
+                let place = scope.map(|ns| format!(" in {ns}")).unwrap_or_default();
+                self.measurement
+                    .set_phase(format!("{}: waiting for {kind}{place}", job.name));
                 let list: Api<DynamicObject> = match scope {
                     Some(ns) => Api::namespaced_with(self.client.clone(), ns, &api),
                     None => Api::all_with(self.client.clone(), &api),
@@ -658,6 +671,8 @@ impl Engine {
             && started.elapsed() < churn.duration
             && !self.stop.is_cancelled()
         {
+            self.measurement
+                .set_phase(format!("{}: churn cycle {}", job.name, cycle + 1));
             let victims: Vec<String> = (0..count.min(namespaces.len()))
                 .map(|i| namespaces[(offset + i) % namespaces.len()].clone())
                 .collect();
@@ -773,6 +788,13 @@ impl Engine {
                 if self.stop.is_cancelled() {
                     break;
                 }
+                self.measurement.set_phase(format!(
+                    "{}: patching {} ({}/{})",
+                    job.name,
+                    object.kind,
+                    iteration + 1,
+                    job.job_iterations
+                ));
                 let (served, items) = self.matching(job, object).await?;
                 let class = self.class(&job.name, "patch", &object.kind)?;
                 let mut tasks = JoinSet::new();
@@ -886,6 +908,8 @@ impl Engine {
                 if self.stop.is_cancelled() {
                     break;
                 }
+                self.measurement
+                    .set_phase(format!("{}: reading {}", job.name, object.kind));
                 let (served, items) = self.matching(job, object).await?;
                 let class = self.class(&job.name, "get", &object.kind)?;
                 for item in items {
@@ -925,6 +949,8 @@ impl Engine {
             if self.stop.is_cancelled() {
                 break;
             }
+            self.measurement
+                .set_phase(format!("{}: deleting {}", job.name, object.kind));
             let (served, items) = self.matching(job, object).await?;
             let class = self.class(&job.name, "delete", &object.kind)?;
             let mut tasks = JoinSet::new();
@@ -1004,6 +1030,11 @@ impl Engine {
         names: &[String],
         class: Option<ClassId>,
     ) -> Result<(), Error> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.measurement
+            .set_phase(format!("deleting {} namespace(s)", names.len()));
         let api: Api<Namespace> = Api::all(self.client.clone());
         for name in names {
             let started = Instant::now();

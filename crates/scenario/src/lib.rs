@@ -84,6 +84,10 @@ impl ::load::driver::Driver for ScenarioDriver {
         false
     }
 
+    fn runs_for_duration(&self) -> bool {
+        false
+    }
+
     async fn check_cluster(&self, client: &Client, _embedded: bool) -> Result<(), ::load::Error> {
         let mut engine = engine::Engine::new(
             client.clone(),
@@ -110,10 +114,15 @@ impl ::load::driver::Driver for ScenarioDriver {
             ctx.stop.clone(),
         );
         let summary = engine.run(self.keep).await?;
+        // The first open-loop job's rates are the run's, as for churn.
+        let open_loop = summary["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|job| job["target_rate_per_s"].is_number()));
         Ok(::load::Output {
+            target_rate_per_s: open_loop.and_then(|job| job["target_rate_per_s"].as_f64()),
+            achieved_rate_per_s: open_loop.and_then(|job| job["achieved_rate_per_s"].as_f64()),
             extra: [("scenario".to_owned(), summary)].into(),
             finished_early: true,
-            ..::load::Output::default()
         })
     }
 }
