@@ -367,9 +367,15 @@ impl Engine {
             }
             while tasks.try_join_next().is_some() {}
         }
-        let paced_for = paced_from.elapsed();
+        // An open-loop job's rate is that of its schedule (arrivals sent
+        // over the window they were sent in); a closed-loop job's, that of
+        // its completed creates.
+        let mut paced_for = paced_from.elapsed();
         pacing.stop();
         while tasks.join_next().await.is_some() {}
+        if job.rate.is_none() {
+            paced_for = paced_from.elapsed();
+        }
         if job.wait_when_finished
             && !self.scenario.config.global.wait_when_finished
             && !self.stop.is_cancelled()
