@@ -548,6 +548,14 @@ async fn list_pages_namespaced_and_cluster_wide() {
     assert_clean_class(&results, "list-cluster");
     let list = &results["extra"]["list"];
     assert_eq!(list["seeded"], 120);
+    // Seeding takes a fraction of the run: its rate is over its own time
+    // (at least a second), not over the run's three seconds.
+    let seed = &results["operations"]["seed-create"];
+    assert!(
+        seed["rate_per_s"].as_f64().expect("rate")
+            > 120.0 / results["duration_s"].as_f64().expect("duration") * 1.2,
+        "seed rate over the whole run: {seed}"
+    );
     // 120 objects in pages of 50: three pages per namespaced pass.
     assert!(list["pages"].as_u64().expect("pages") >= 3, "{list}");
     let slo = results["slo"].as_array().expect("SLO checks");
@@ -937,4 +945,30 @@ async fn sigterm_ends_a_run_like_ctrl_c() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_ends_a_run_gracefully() {
     assert_signal_ends_the_run_gracefully(rustix::process::Signal::INT, "sigint-run").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_without_a_terminal_prints_a_progress_line_every_ten_seconds() {
+    let serve = serve().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, _) = run(
+        Some(&serve),
+        &["get", "--duration", "11s", "--workers", "2"],
+        out.path(),
+    );
+    assert!(ok, "get failed:\n{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line after 10 s:\n{stderr}");
+    assert!(
+        lines[0].starts_with("progress 10s: ") && lines[0].contains(" requests  "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "no terminal control characters"
+    );
 }

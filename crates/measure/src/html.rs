@@ -330,6 +330,7 @@ mod tests {
                 latency,
                 errors_by_code: BTreeMap::new(),
                 start_lag: None,
+                active_s: None,
             }
         };
         let cell = |n: u64, ms: u64| {

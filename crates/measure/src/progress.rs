@@ -11,13 +11,18 @@ use crate::record::{LiveTotals, Measurement};
 /// How often the line is redrawn; also the window of the rate shown.
 const TICK: Duration = Duration::from_millis(500);
 
+/// How often a progress line is printed when stderr is not a terminal:
+/// often enough that a log shows the run is alive, rarely enough to read.
+const LINE_EVERY: Duration = Duration::from_secs(10);
+
 /// Shows elapsed time, requests, the current request rate and errors on
-/// stderr, when stderr is a terminal; otherwise it draws nothing, so logs
-/// and CI output stay clean.
+/// stderr: a redrawn line on a terminal, otherwise a plain line every ten
+/// seconds (logs and CI output get no control characters).
 #[derive(Debug)]
 pub struct Progress {
     bar: ProgressBar,
     task: Option<JoinHandle<()>>,
+    drawn: bool,
 }
 
 impl Progress {
@@ -26,7 +31,11 @@ impl Progress {
     /// spins. Needs a Tokio runtime.
     pub fn start(measurement: &Measurement, duration: Option<Duration>) -> Self {
         if !std::io::stderr().is_terminal() {
-            return Self::hidden();
+            return Self {
+                bar: ProgressBar::hidden(),
+                task: Some(tokio::spawn(print_lines(measurement.clone()))),
+                drawn: false,
+            };
         }
         let bar = match duration {
             Some(duration) => {
@@ -52,6 +61,7 @@ impl Progress {
         Self {
             bar,
             task: Some(task),
+            drawn: true,
         }
     }
 
@@ -60,12 +70,13 @@ impl Progress {
         Self {
             bar: ProgressBar::hidden(),
             task: None,
+            drawn: false,
         }
     }
 
-    /// Whether anything is being drawn.
+    /// Whether a progress bar is being drawn on a terminal.
     pub fn is_visible(&self) -> bool {
-        self.task.is_some()
+        self.drawn
     }
 
     /// Stops drawing and clears the line, so that the summary table follows
@@ -89,30 +100,64 @@ impl Drop for Progress {
 }
 
 async fn draw(bar: ProgressBar, measurement: Measurement) {
+    let mut status = Status::new(&measurement);
     let mut ticker = tokio::time::interval(TICK);
-    let mut last = (Instant::now(), LiveTotals::default());
     loop {
         ticker.tick().await;
+        bar.set_position(measurement.elapsed().as_secs());
+        bar.set_message(status.line());
+    }
+}
+
+async fn print_lines(measurement: Measurement) {
+    let mut status = Status::new(&measurement);
+    let mut ticker = tokio::time::interval(LINE_EVERY);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        eprintln!(
+            "progress {:.0}s: {}",
+            measurement.elapsed().as_secs_f64(),
+            status.line()
+        );
+    }
+}
+
+/// The figures of a progress line, with the request rate since the last
+/// one.
+struct Status {
+    measurement: Measurement,
+    last: (Instant, LiveTotals),
+}
+
+impl Status {
+    fn new(measurement: &Measurement) -> Self {
+        Self {
+            measurement: measurement.clone(),
+            last: (Instant::now(), LiveTotals::default()),
+        }
+    }
+
+    fn line(&mut self) -> String {
         let now = Instant::now();
-        let totals = measurement.live();
-        let window = now.duration_since(last.0).as_secs_f64();
+        let totals = self.measurement.live();
+        let window = now.duration_since(self.last.0).as_secs_f64();
         let rate = if window > 0.0 {
-            totals.requests.saturating_sub(last.1.requests) as f64 / window
+            totals.requests.saturating_sub(self.last.1.requests) as f64 / window
         } else {
             0.0
         };
-        last = (now, totals);
-        bar.set_position(measurement.elapsed().as_secs());
-        let phase = measurement.phase();
+        self.last = (now, totals);
+        let phase = self.measurement.phase();
         let phase = if phase.is_empty() {
             phase
         } else {
             format!("{phase}  ")
         };
-        bar.set_message(format!(
+        format!(
             "{phase}{} requests  {rate:.0}/s  {} errors",
             totals.requests, totals.errors
-        ));
+        )
     }
 }
 
@@ -128,7 +173,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_terminal_nothing_is_drawn() {
+    async fn without_a_terminal_no_bar_is_drawn() {
         // Test harnesses capture stderr, so it is not a terminal here.
         if std::io::stderr().is_terminal() {
             return;

@@ -298,6 +298,12 @@ impl Measurement {
                             map
                         }),
                     start_lag: totals.start_lag,
+                    active_s: None,
+                })
+                .zip(&shared.live)
+                .map(|(mut snapshot, live)| {
+                    snapshot.active_s = live.active_s();
+                    snapshot
                 })
                 .collect(),
             series,
@@ -361,7 +367,8 @@ impl Recorder {
         outcome: &Outcome,
     ) {
         let shared = &self.handle.shared;
-        shared.live[class.0].observe(latency, outcome.is_error());
+        let since_start = finished.saturating_duration_since(shared.started);
+        shared.live[class.0].observe(latency, outcome.is_error(), since_start);
         let second = finished.saturating_duration_since(shared.started).as_secs();
         let mut buffer = self.handle.buffer.lock();
         buffer.totals.classes[class.0].record(latency, lag, outcome);
@@ -412,13 +419,25 @@ pub(crate) struct LiveClass {
     pub(crate) success: AtomicU64,
     pub(crate) failure: AtomicU64,
     sum_us: AtomicU64,
+    /// `u64::MAX` minus the earliest request start (nanoseconds since the
+    /// run's start), so that 0 means none and `fetch_max` keeps the
+    /// earliest.
+    first_start: AtomicU64,
+    /// The latest request end plus one (nanoseconds since the run's
+    /// start); 0 means none.
+    last_end: AtomicU64,
     /// Non-cumulative counts per [`REFERENCE_BUCKETS_MS`] bound; samples
     /// above the last bound are `requests - sum(buckets)`.
     buckets: [AtomicU64; REFERENCE_BUCKETS_MS.len()],
 }
 
 impl LiveClass {
-    fn observe(&self, latency: Duration, error: bool) {
+    fn observe(&self, latency: Duration, error: bool, finished: Duration) {
+        let end = u64::try_from(finished.as_nanos()).unwrap_or(u64::MAX - 1);
+        let start = end.saturating_sub(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+        self.first_start
+            .fetch_max(u64::MAX - start, Ordering::Relaxed);
+        self.last_end.fetch_max(end + 1, Ordering::Relaxed);
         let us = micros(latency);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         let bucket = REFERENCE_BUCKETS_MS
@@ -429,6 +448,14 @@ impl LiveClass {
         }
         let counter = if error { &self.failure } else { &self.success };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The window the class was active in, as seconds since the run's
+    /// start.
+    fn active_s(&self) -> Option<[f64; 2]> {
+        let first = self.first_start.load(Ordering::Relaxed);
+        let last = self.last_end.load(Ordering::Relaxed);
+        (first > 0 && last > 0).then(|| [(u64::MAX - first) as f64 / 1e9, (last - 1) as f64 / 1e9])
     }
 
     pub(crate) fn requests(&self) -> u64 {
@@ -716,6 +743,21 @@ mod tests {
         assert_eq!(series[2][1].errors, 1);
         let p100 = series[0][0].latency.as_ref().unwrap().max();
         assert!(p100 >= Duration::from_millis(990), "{p100:?}");
+    }
+
+    #[test]
+    fn classes_know_when_they_were_active() {
+        let measurement =
+            Measurement::new([Class::new("a", Kind::Read), Class::new("b", Kind::Read)]).unwrap();
+        let recorder = measurement.recorder();
+        let a = measurement.class("a").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        recorder.record(a, Duration::from_millis(10), Outcome::Ok);
+        let snapshot = measurement.snapshot();
+        let [start, end] = snapshot.classes[0].active_s.expect("a was active");
+        assert!((0.005..0.025).contains(&start), "{start}");
+        assert!(end >= start + 0.009 && end < 1.0, "{start}..{end}");
+        assert_eq!(snapshot.classes[1].active_s, None, "b never ran");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

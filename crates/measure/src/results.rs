@@ -214,7 +214,7 @@ fn summarize(class: &ClassSnapshot, duration_s: f64) -> Summary {
         count,
         errors: class.errors(),
         errors_by_code: class.errors_by_code.clone(),
-        rate_per_s: per_second(count, duration_s),
+        rate_per_s: per_second(count, active_window(class).unwrap_or(duration_s)),
         p50_ms: quantile(0.5),
         p90_ms: quantile(0.9),
         p99_ms: quantile(0.99),
@@ -278,6 +278,12 @@ fn open_loop(
         achieved_rate_per_s: achieved.unwrap_or_else(|| per_second(scheduled, duration_s)),
         start_lag,
     })
+}
+
+/// The seconds a class was active, when that is known and long enough to
+/// rate over: a burst shorter than a second is rated per second.
+fn active_window(class: &ClassSnapshot) -> Option<f64> {
+    class.active_s.map(|[start, end]| (end - start).max(1.0))
 }
 
 fn per_second(count: u64, duration_s: f64) -> f64 {
@@ -344,9 +350,22 @@ mod tests {
         ClassSnapshot {
             class: Class::new(name, kind),
             start_lag: lag.then(|| latency.clone()),
+            active_s: None,
             latency,
             errors_by_code: BTreeMap::from([("409".to_owned(), 2)]),
         }
+    }
+
+    #[test]
+    fn a_class_active_in_one_phase_is_rated_over_that_phase() {
+        let mut seeding = class("seed-create", Kind::Mutating, &[1; 300], false);
+        seeding.active_s = Some([0.5, 3.5]);
+        assert_eq!(summarize(&seeding, 60.0).rate_per_s, 100.0);
+        // A burst shorter than a second is rated per second.
+        seeding.active_s = Some([1.0, 1.2]);
+        assert_eq!(summarize(&seeding, 60.0).rate_per_s, 300.0);
+        seeding.active_s = None;
+        assert_eq!(summarize(&seeding, 60.0).rate_per_s, 5.0);
     }
 
     fn snapshot() -> Snapshot {

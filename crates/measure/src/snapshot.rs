@@ -38,6 +38,12 @@ pub struct ClassSnapshot {
     pub errors_by_code: BTreeMap<String, u64>,
     /// How late open-loop requests started, when the driver scheduled them.
     pub start_lag: Option<LatencyHistogram>,
+    /// When the class was active, in seconds since the run's start: from
+    /// its first request's start to its last request's end. A class that
+    /// ran in one phase of a run (seeding, one scenario job) is rated over
+    /// this window, not over the whole run.
+    #[serde(default)]
+    pub active_s: Option<[f64; 2]>,
 }
 
 impl ClassSnapshot {
@@ -51,6 +57,10 @@ impl ClassSnapshot {
         for (code, n) in &other.errors_by_code {
             *self.errors_by_code.entry(code.clone()).or_insert(0) += n;
         }
+        self.active_s = match (self.active_s, other.active_s) {
+            (Some([a, b]), Some([c, d])) => Some([a.min(c), b.max(d)]),
+            (one, other) => one.or(other),
+        };
         if let Some(lag) = &other.start_lag {
             self.start_lag
                 .get_or_insert_with(LatencyHistogram::new)
@@ -187,6 +197,7 @@ mod tests {
                 latency,
                 errors_by_code: BTreeMap::from([("500".to_owned(), 1)]),
                 start_lag: None,
+                active_s: None,
             }],
             series: (0..seconds).map(|_| vec![cell(1, latency_ms)]).collect(),
         }

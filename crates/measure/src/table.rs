@@ -82,6 +82,7 @@ mod tests {
                 latency,
                 errors_by_code: BTreeMap::new(),
                 start_lag: None,
+                active_s: None,
             }
         };
         let snapshot = Snapshot {

@@ -436,3 +436,76 @@ pub mod go_duration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse_and_print_as_go_does() {
+        for (text, secs) in [
+            ("0", 0.0),
+            ("300ms", 0.3),
+            ("1m30s", 90.0),
+            ("4h", 14400.0),
+            ("1.5h", 5400.0),
+            ("2h45m", 9900.0),
+            ("10us", 0.00001),
+            ("10µs", 0.00001),
+            ("1h0m0s", 3600.0),
+        ] {
+            let parsed = go_duration::parse(text).unwrap_or_else(|err| panic!("{text}: {err}"));
+            assert!(
+                (parsed.as_secs_f64() - secs).abs() < 1e-9,
+                "{text}: {parsed:?}"
+            );
+        }
+        for bad in ["", "10", "-1s", "1x", "s", "1..2s"] {
+            assert!(go_duration::parse(bad).is_err(), "{bad:?} parsed");
+        }
+        assert_eq!(
+            go_duration::format(&Duration::from_secs(4 * 3600)),
+            "4h0m0s"
+        );
+        assert_eq!(go_duration::format(&Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration::format(&Duration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
+    fn kube_burner_defaults_apply() {
+        let config: Config = serde_saphyr::from_str(
+            "jobs:\n  - name: j\n    objects:\n      - objectTemplate: t.yml\n",
+        )
+        .expect("parses");
+        let job = &config.jobs[0];
+        assert_eq!(job.job_type, JobType::Create);
+        assert_eq!(job.job_iterations, 1);
+        assert!(job.namespaced_iterations && job.cleanup && job.wait_when_finished);
+        assert!(job.verify_objects && job.error_on_verify && !job.pod_wait);
+        assert_eq!(job.iterations_per_namespace, 1);
+        assert_eq!(job.max_wait_timeout, Duration::from_secs(4 * 3600));
+        assert_eq!(job.objects[0].replicas, 1);
+        assert!(job.objects[0].wait);
+        assert_eq!(config.global.timeout, Duration::from_secs(4 * 3600));
+        assert!(job.churn().is_none());
+    }
+
+    #[test]
+    fn older_churn_keys_and_churn_config_both_work() {
+        let config: Config = serde_saphyr::from_str(
+            "jobs:\n  - name: a\n    churn: true\n    churnPercent: 20\n    churnDelay: 1s\n  - name: b\n    churnConfig: {cycles: 3, percent: 50, duration: 1m}\n",
+        )
+        .expect("parses");
+        let a = config.jobs[0].churn().expect("churn");
+        assert_eq!(
+            (a.percent, a.cycles, a.delay),
+            (20, 100, Duration::from_secs(1))
+        );
+        let b = config.jobs[1].churn().expect("churn");
+        assert_eq!(
+            (b.cycles, b.percent, b.duration),
+            (3, 50, Duration::from_secs(60))
+        );
+        assert_eq!(b.delay, Duration::from_secs(300));
+    }
+}
