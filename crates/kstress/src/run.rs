@@ -176,22 +176,27 @@ impl ObjectArgs {
 }
 
 #[derive(Args, Debug)]
+///
+/// The options are optional rather than defaulted so that a watch driver
+/// can refuse them when its writer is not churn; [`churn`] fills in the
+/// defaults the help text names.
 struct ChurnOptions {
-    /// Target creates per second.
-    #[arg(long, default_value_t = 100.0)]
-    rate: f64,
+    /// Target creates per second [default: 100].
+    #[arg(long)]
+    rate: Option<f64>,
 
-    /// Arrival process: poisson or constant.
-    #[arg(long, default_value = "poisson")]
-    arrivals: ArrivalProcess,
+    /// Arrival process: poisson or constant [default: poisson].
+    #[arg(long)]
+    arrivals: Option<ArrivalProcess>,
 
-    /// Time from each object's creation to its deletion.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    lifetime: Duration,
+    /// Time from each object's creation to its deletion [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    lifetime: Option<Duration>,
 
-    /// Requests in flight at most; later arrivals wait (and show as lag).
-    #[arg(long, default_value_t = 1000)]
-    max_in_flight: usize,
+    /// Requests in flight at most; later arrivals wait (and show as lag)
+    /// [default: 1000].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
 
     /// Seed of the Poisson schedule [default: random].
     #[arg(long)]
@@ -200,9 +205,25 @@ struct ChurnOptions {
 
 #[derive(Args, Debug)]
 struct ThrashOptions {
-    /// Closed-loop workers.
-    #[arg(long, default_value_t = 10)]
-    workers: usize,
+    /// Closed-loop workers [default: 10].
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl ChurnOptions {
+    /// The flags given on the command line.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--rate", self.rate.is_some()),
+            ("--arrivals", self.arrivals.is_some()),
+            ("--lifetime", self.lifetime.is_some()),
+            ("--max-in-flight", self.max_in_flight.is_some()),
+            ("--seed", self.seed.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -352,7 +373,7 @@ impl Scenario {
             Scenario::WatchLatency(args) => (
                 Box::new(WatchLatency {
                     watchers: args.watchers,
-                    writer: args.writer.writer(),
+                    writer: args.writer.writer()?,
                 }),
                 Some(&args.writer.objects),
             ),
@@ -360,7 +381,7 @@ impl Scenario {
                 Box::new(WatchLoop {
                     clients: args.clients,
                     watch_timeout: args.watch_timeout,
-                    writer: args.writer.writer(),
+                    writer: args.writer.writer()?,
                 }),
                 Some(&args.writer.objects),
             ),
@@ -395,12 +416,34 @@ impl Scenario {
 }
 
 impl WriterArgs {
-    fn writer(&self) -> Writer {
-        match self.driver {
+    /// The writer, refusing the options of the writer not chosen: a
+    /// `--rate` that a thrash writer would ignore is a mistake to report.
+    fn writer(&self) -> anyhow::Result<Writer> {
+        let mut misplaced = match self.driver {
+            WriterKind::Churn => Vec::new(),
+            WriterKind::Thrash | WriterKind::None => self.churn.given(),
+        };
+        if self.driver != WriterKind::Thrash && self.thrash.workers.is_some() {
+            misplaced.push("--workers");
+        }
+        if !misplaced.is_empty() {
+            let driver = match self.driver {
+                WriterKind::Churn => "churn",
+                WriterKind::Thrash => "thrash",
+                WriterKind::None => "none",
+            };
+            let verb = if misplaced.len() == 1 { "does" } else { "do" };
+            anyhow::bail!(
+                "{} {verb} not apply to --driver {driver} (--rate, --arrivals, --lifetime, \
+                 --max-in-flight and --seed set up a churn writer, --workers a thrash writer)",
+                misplaced.join(", ")
+            );
+        }
+        Ok(match self.driver {
             WriterKind::Churn => Writer::Churn(churn(&self.churn)),
             WriterKind::Thrash => Writer::Thrash(thrash(&self.thrash)),
             WriterKind::None => Writer::None,
-        }
+        })
     }
 }
 
@@ -442,17 +485,17 @@ fn pod_stress(args: &PodStressArgs) -> anyhow::Result<PodStress> {
 
 fn churn(options: &ChurnOptions) -> Churn {
     Churn {
-        rate: options.rate,
-        arrivals: options.arrivals,
-        lifetime: options.lifetime,
-        max_in_flight: options.max_in_flight,
+        rate: options.rate.unwrap_or(100.0),
+        arrivals: options.arrivals.unwrap_or(ArrivalProcess::Poisson),
+        lifetime: options.lifetime.unwrap_or(Duration::from_secs(10)),
+        max_in_flight: options.max_in_flight.unwrap_or(1000),
         seed: options.seed.unwrap_or_else(rand_seed),
     }
 }
 
 fn thrash(options: &ThrashOptions) -> Thrash {
     Thrash {
-        workers: options.workers,
+        workers: options.workers.unwrap_or(10),
     }
 }
 

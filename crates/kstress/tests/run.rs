@@ -679,6 +679,18 @@ fn bad_input_ends_with_one_clear_line() {
             "--rate must be a positive number",
         ),
         (
+            &["watch-latency", "--driver", "thrash", "--rate", "300"],
+            "--rate does not apply to --driver thrash",
+        ),
+        (
+            &["watch-loop", "--driver", "none", "--workers", "3", "--seed", "1"],
+            "--seed, --workers do not apply to --driver none",
+        ),
+        (
+            &["watch-loop", "--driver", "churn", "--workers", "3"],
+            "--workers does not apply to --driver churn",
+        ),
+        (
             &["churn", "--max-error-seconds", "0"],
             "invalid value '0' for '--max-error-seconds <MAX_ERROR_SECONDS>'",
         ),
