@@ -80,7 +80,8 @@ pub struct HttperfArgs {
     /// Blocks per request.
     #[arg(short = 'n', long, default_value_t = 16, requires = "base_url")]
     n: u64,
-    /// Milliseconds between blocks.
+    /// Milliseconds between blocks, at least 1 (there is no unthrottled
+    /// mode; larger blocks carry more bytes per second).
     #[arg(long, default_value_t = 1, requires = "base_url")]
     period_ms: u64,
     /// How long the client runs, e.g. 30s or 2m.
