@@ -419,3 +419,36 @@ async fn unknown_fields_are_refused_by_strict_validation_and_warned_about_otherw
     );
     assert_eq!(container["imagePullPolicy"], "Always", "defaulted as usual");
 }
+
+#[tokio::test]
+async fn describe_pod_lists_scheduled_then_pulling_then_pulled() {
+    let serve = Serve::start().await;
+    let manifest = write(serve.dir.path(), "pod.yaml", POD);
+    serve.ok(&["apply", "-f", manifest.to_str().expect("utf-8 path")]).await;
+    serve
+        .ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=120s"])
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let events = loop {
+        let described = serve.ok(&["describe", "pod", "web"]).await;
+        let events: Vec<String> = described
+            .lines()
+            .skip_while(|line| !line.starts_with("Events:"))
+            .filter_map(|line| {
+                ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+                    .into_iter()
+                    .find(|reason| line.split_whitespace().nth(1) == Some(reason))
+                    .map(str::to_owned)
+            })
+            .collect();
+        if events.len() >= 5 || tokio::time::Instant::now() >= deadline {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        events,
+        ["Scheduled", "Pulling", "Pulled", "Created", "Started"],
+        "the pod's events, in the order describe lists them"
+    );
+}

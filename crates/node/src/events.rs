@@ -45,13 +45,34 @@ impl Recorder {
     }
 }
 
+/// The time in nanoseconds, made strictly increasing within the process so
+/// that two events of the same nanosecond still get distinct, ordered names.
+fn unique_nanos(timestamp: Timestamp) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = u64::try_from(timestamp.as_nanosecond()).unwrap_or_default();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 impl EventRecorder for Recorder {
     fn event(&self, object: &ObjectReference, event_type: EventType, reason: &str, message: &str) {
-        let now = Time(Timestamp::now());
+        let timestamp = Timestamp::now();
+        let now = Time(timestamp);
+        // Named after the object and the time in nanoseconds, as the
+        // kubelet names them: a namespace's events then list in the order
+        // they happened (`kubectl describe` keeps that order for events of
+        // the same second, so Pulling comes before Pulled).
         let name = format!(
             "{}.{:x}",
             object.name.as_deref().unwrap_or("unknown"),
-            uuid::Uuid::new_v4().as_u128() as u64
+            unique_nanos(timestamp)
         );
         let event = Event {
             metadata: ObjectMeta {

@@ -587,7 +587,7 @@ async fn bind(
             ..ObjectReference::default()
         },
     };
-    let api: Api<Pod> = Api::namespaced(client, &namespace);
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let result = api
         .create_subresource::<_, serde_json::Value>(
             "binding",
@@ -597,7 +597,57 @@ async fn bind(
         )
         .await
         .map(drop);
+    if result.is_ok() {
+        // kube-scheduler's event, which `kubectl describe pod` shows first;
+        // written in the background so that binding never waits for it.
+        let node = binding.target.name.clone().unwrap_or_default();
+        tokio::spawn(scheduled_event(client, namespace, name, binding.metadata.uid, node));
+    }
     Outcome::Bound { key, result }
+}
+
+/// Writes the `Scheduled` event of a bound pod, as kube-scheduler does.
+async fn scheduled_event(
+    client: Client,
+    namespace: String,
+    name: String,
+    uid: Option<String>,
+    node: String,
+) {
+    let now = jiff::Timestamp::now();
+    let event = k8s_openapi::api::core::v1::Event {
+        metadata: ObjectMeta {
+            // Upstream names events after the object and the time in
+            // nanoseconds, so a namespace's events list in time order.
+            name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(name.clone()),
+            namespace: Some(namespace.clone()),
+            uid,
+            ..ObjectReference::default()
+        },
+        reason: Some("Scheduled".into()),
+        message: Some(format!("Successfully assigned {namespace}/{name} to {node}")),
+        type_: Some("Normal".into()),
+        action: Some("Binding".into()),
+        event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)),
+        reporting_component: Some("default-scheduler".into()),
+        reporting_instance: Some("default-scheduler".into()),
+        source: Some(k8s_openapi::api::core::v1::EventSource {
+            component: Some("default-scheduler".into()),
+            host: None,
+        }),
+        ..Default::default()
+    };
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, &namespace);
+    if let Err(err) = events.create(&PostParams::default(), &event).await {
+        tracing::debug!(pod = %name, error = %err, "scheduler: cannot write the Scheduled event");
+    }
 }
 
 async fn mark_unschedulable(

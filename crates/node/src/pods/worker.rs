@@ -327,6 +327,14 @@ impl Worker {
                 exit,
             });
         });
+        // The kubelet reports creating and starting as two events, in this
+        // order, with its own wording for each.
+        self.event(
+            index,
+            EventType::Normal,
+            "Created",
+            &format!("Created container: {}", container.name),
+        );
         self.event(
             index,
             EventType::Normal,
