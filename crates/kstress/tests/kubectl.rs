@@ -424,7 +424,9 @@ async fn unknown_fields_are_refused_by_strict_validation_and_warned_about_otherw
 async fn describe_pod_lists_scheduled_then_pulling_then_pulled() {
     let serve = Serve::start().await;
     let manifest = write(serve.dir.path(), "pod.yaml", POD);
-    serve.ok(&["apply", "-f", manifest.to_str().expect("utf-8 path")]).await;
+    serve
+        .ok(&["apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .await;
     serve
         .ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=120s"])
         .await;

@@ -683,7 +683,15 @@ fn bad_input_ends_with_one_clear_line() {
             "--rate does not apply to --driver thrash",
         ),
         (
-            &["watch-loop", "--driver", "none", "--workers", "3", "--seed", "1"],
+            &[
+                "watch-loop",
+                "--driver",
+                "none",
+                "--workers",
+                "3",
+                "--seed",
+                "1",
+            ],
             "--seed, --workers do not apply to --driver none",
         ),
         (

@@ -101,6 +101,10 @@ pub struct Engine {
     uuid: String,
     run_id: String,
     measurement: Measurement,
+    /// One recorder for every request of the run: short-lived request
+    /// tasks share it, since each recorder of its own would cost a fresh
+    /// set of histograms.
+    recorder: Recorder,
     stop: CancellationToken,
     served: HashMap<(String, String), Served>,
     /// What each job did, for results.json.
@@ -126,6 +130,7 @@ impl Engine {
             scenario,
             uuid,
             run_id,
+            recorder: measurement.recorder(),
             measurement,
             stop,
             served: HashMap::new(),
@@ -297,11 +302,10 @@ impl Engine {
                 }
                 let adjusted = iteration / object.repeat_every_n_iterations.unwrap_or(1).max(1);
                 for replica in 1..=object.replicas {
-                    let intended = tokio::select! {
-                        intended = pacing.next() => intended,
-                        () = self.stop.cancelled() => break,
-                    };
+                    // Everything but the request is done before the
+                    // operation's turn, so that it starts on time.
                     let docs = self.render(job, object, adjusted, replica)?;
+                    let mut prepared = Vec::with_capacity(docs.len());
                     for mut doc in docs {
                         let (api_version, kind) =
                             (str_field(&doc, "apiVersion"), str_field(&doc, "kind"));
@@ -337,7 +341,14 @@ impl Engine {
                             ))
                         })?;
                         let class = self.class(&job.name, "create", &kind)?;
-                        let recorder = self.measurement.recorder();
+                        prepared.push((api, object, class));
+                    }
+                    let intended = tokio::select! {
+                        intended = pacing.next() => intended,
+                        () = self.stop.cancelled() => break,
+                    };
+                    for (api, object, class) in prepared {
+                        let recorder = self.recorder.clone();
                         let permit = Arc::clone(&in_flight)
                             .acquire_owned()
                             .await
@@ -484,8 +495,8 @@ impl Engine {
         let class = self.class(&job.name, "create", "Namespace")?;
         let started = Instant::now();
         let result = api.create(&PostParams::default(), &namespace).await;
-        self.measurement
-            .recorder()
+        self.recorder
+            .clone()
             .record(class, started.elapsed(), outcome::of(&result));
         match result {
             Ok(_) => {}
@@ -725,7 +736,7 @@ impl Engine {
                             let class = self.class(&job.name, "create", &kind)?;
                             let started = Instant::now();
                             let result = api.create(&PostParams::default(), &object).await;
-                            self.measurement.recorder().record(
+                            self.recorder.clone().record(
                                 class,
                                 started.elapsed(),
                                 outcome::of(&result),
@@ -771,8 +782,8 @@ impl Engine {
         let result = api
             .list(&ListParams::default().labels(&selector_of(&object.label_selector)))
             .await;
-        self.measurement
-            .recorder()
+        self.recorder
+            .clone()
             .record(class, started.elapsed(), outcome::of(&result));
         let items = result
             .map_err(|err| Error::Api {
@@ -817,7 +828,7 @@ impl Engine {
                         }
                         _ => Api::all_with(self.client.clone(), &served.api),
                     };
-                    let recorder = self.measurement.recorder();
+                    let recorder = self.recorder.clone();
                     tasks.spawn(async move {
                         let (params, patch) = match body {
                             PatchBody::Json(patch) => match serde_json::from_value(patch) {
@@ -932,11 +943,9 @@ impl Engine {
                     let result = api
                         .get(item.metadata.name.as_deref().unwrap_or_default())
                         .await;
-                    self.measurement.recorder().record(
-                        class,
-                        started.elapsed(),
-                        outcome::of(&result),
-                    );
+                    self.recorder
+                        .clone()
+                        .record(class, started.elapsed(), outcome::of(&result));
                     reads += 1;
                 }
             }
@@ -973,7 +982,7 @@ impl Engine {
                     _ => Api::all_with(self.client.clone(), &served.api),
                 };
                 let name = item.metadata.name.clone().unwrap_or_default();
-                let recorder = self.measurement.recorder();
+                let recorder = self.recorder.clone();
                 tasks.spawn(async move {
                     let started = Instant::now();
                     let result = api.delete(&name, &DeleteParams::background()).await;
@@ -1046,8 +1055,8 @@ impl Engine {
             let started = Instant::now();
             let result = api.delete(name, &DeleteParams::background()).await;
             if let Some(class) = class {
-                self.measurement
-                    .recorder()
+                self.recorder
+                    .clone()
                     .record(class, started.elapsed(), outcome::of(&result));
             }
             match result {

@@ -601,7 +601,13 @@ async fn bind(
         // kube-scheduler's event, which `kubectl describe pod` shows first;
         // written in the background so that binding never waits for it.
         let node = binding.target.name.clone().unwrap_or_default();
-        tokio::spawn(scheduled_event(client, namespace, name, binding.metadata.uid, node));
+        tokio::spawn(scheduled_event(
+            client,
+            namespace,
+            name,
+            binding.metadata.uid,
+            node,
+        ));
     }
     Outcome::Bound { key, result }
 }
@@ -632,10 +638,14 @@ async fn scheduled_event(
             ..ObjectReference::default()
         },
         reason: Some("Scheduled".into()),
-        message: Some(format!("Successfully assigned {namespace}/{name} to {node}")),
+        message: Some(format!(
+            "Successfully assigned {namespace}/{name} to {node}"
+        )),
         type_: Some("Normal".into()),
         action: Some("Binding".into()),
-        event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)),
+        event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            now,
+        )),
         reporting_component: Some("default-scheduler".into()),
         reporting_instance: Some("default-scheduler".into()),
         source: Some(k8s_openapi::api::core::v1::EventSource {
