@@ -32,7 +32,19 @@ pub(crate) fn protobuf_response(code: u16, body: impl Into<Bytes>) -> Response<B
 }
 
 pub(crate) fn error_response(err: &ApiError) -> Response<Body> {
-    let mut response = json_response(err.code, err.status_body());
+    error_response_in(err, false)
+}
+
+/// An error's Status, in protobuf when `protobuf` (the client accepts
+/// nothing else), in JSON otherwise.
+pub(crate) fn error_response_in(err: &ApiError, protobuf: bool) -> Response<Body> {
+    let encoded = protobuf
+        .then(|| crate::protobuf::encode(&err.status_value()).ok())
+        .flatten();
+    let mut response = match encoded {
+        Some(bytes) => protobuf_response(err.code, bytes),
+        None => json_response(err.code, err.status_body()),
+    };
     if let Some(seconds) = err.retry_after
         && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
     {

@@ -171,6 +171,59 @@ async fn kubectl_creates_workloads_and_services_in_protobuf() {
         assert!(listed.contains(name), "{name} in {listed}");
     }
     kubectl(&ts, dir, &["-n", "default", "delete", "service", "front"]).await;
+
+    // The kinds kubectl sent in protobuf before every kind had messages.
+    kubectl(&ts, dir, &["create", "namespace", "team"]).await;
+    kubectl(
+        &ts,
+        dir,
+        &[
+            "-n",
+            "team",
+            "create",
+            "configmap",
+            "cm",
+            "--from-literal=greeting=hi",
+        ],
+    )
+    .await;
+    kubectl(
+        &ts,
+        dir,
+        &[
+            "-n",
+            "team",
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=password=hunter2",
+        ],
+    )
+    .await;
+    kubectl(
+        &ts,
+        dir,
+        &[
+            "create",
+            "clusterrole",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ],
+    )
+    .await;
+    let (code, cm) = ts.get("/api/v1/namespaces/team/configmaps/cm").await;
+    assert_eq!((code, &cm["data"]), (200, &json!({"greeting": "hi"})));
+    let (_, secret) = ts.get("/api/v1/namespaces/team/secrets/s").await;
+    assert_eq!(secret["data"]["password"], "aHVudGVyMg==");
+    let (_, role) = ts
+        .get("/apis/rbac.authorization.k8s.io/v1/clusterroles/reader")
+        .await;
+    assert_eq!(
+        role["rules"],
+        json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}])
+    );
     ts.stop().await;
 }
 

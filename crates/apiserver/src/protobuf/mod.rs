@@ -171,12 +171,9 @@ pub enum Encoding {
     Protobuf,
 }
 
-/// The encoding the client prefers among those `def` offers, taking the
-/// media ranges in order of their `q` (ties in the order given), as
-/// client-go's `application/vnd.kubernetes.protobuf, */*` expects
-/// protobuf and everything else JSON. A client that accepts protobuf only,
-/// for a kind without messages, gets 406.
-pub fn negotiate(accept: &str, def: &ResourceDef) -> Result<Encoding, ApiError> {
+/// The media types of an Accept header with a nonzero `q`, most preferred
+/// first (ties in the order given).
+fn media_ranges(accept: &str) -> Vec<&str> {
     let mut ranges: Vec<(f32, &str)> = accept
         .split(',')
         .map(|range| {
@@ -188,16 +185,29 @@ pub fn negotiate(accept: &str, def: &ResourceDef) -> Result<Encoding, ApiError> 
                 .unwrap_or(1.0);
             (q, media)
         })
-        .filter(|(_, media)| !media.is_empty())
+        .filter(|(q, media)| !media.is_empty() && *q > 0.0)
         .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranges.into_iter().map(|(_, media)| media).collect()
+}
+
+/// Whether a client accepts protobuf and nothing else, so that even its
+/// errors must be protobuf Status messages.
+pub fn accepts_only_protobuf(accept: &str) -> bool {
+    let ranges = media_ranges(accept);
+    !ranges.is_empty() && ranges.iter().all(|media| *media == CONTENT_TYPE)
+}
+
+/// The encoding the client prefers among those `def` offers, as
+/// client-go's `application/vnd.kubernetes.protobuf, */*` expects
+/// protobuf and everything else JSON. A client that accepts protobuf only,
+/// for a kind without messages, gets 406.
+pub fn negotiate(accept: &str, def: &ResourceDef) -> Result<Encoding, ApiError> {
+    let ranges = media_ranges(accept);
     if ranges.is_empty() {
         return Ok(Encoding::Json);
     }
-    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (q, media) in ranges {
-        if q <= 0.0 {
-            continue;
-        }
+    for media in ranges {
         match media {
             CONTENT_TYPE if offered(def) => return Ok(Encoding::Protobuf),
             CONTENT_TYPE => {}

@@ -632,4 +632,9 @@ fn accept_headers_pick_the_encoding() {
     for (accept, expected) in cases {
         assert_eq!(negotiate(accept, &pods).unwrap(), expected, "{accept}");
     }
+    assert!(accepts_only_protobuf("application/vnd.kubernetes.protobuf"));
+    assert!(!accepts_only_protobuf(
+        "application/vnd.kubernetes.protobuf, */*"
+    ));
+    assert!(!accepts_only_protobuf(""));
 }
