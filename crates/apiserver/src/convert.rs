@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::registry::ResourceDef;
 use crate::watchcache::CachedObject;
 
@@ -25,6 +26,19 @@ pub fn render(def: &ResourceDef, object: &CachedObject) -> Bytes {
         return Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
     }
     object.bytes.clone()
+}
+
+/// The same view in its protobuf envelope.
+pub fn render_protobuf(def: &ResourceDef, object: &CachedObject) -> Result<Bytes, ApiError> {
+    if def.rules.is_view()
+        || object.value.get("apiVersion").and_then(Value::as_str) != Some(&def.api_version())
+    {
+        crate::protobuf::encode(&view(def, object))
+            .map(Bytes::from)
+            .map_err(|err| ApiError::internal(err.to_string()))
+    } else {
+        object.protobuf()
+    }
 }
 
 /// The same view as a JSON value.

@@ -316,6 +316,11 @@ impl ApiError {
         serde_json::to_vec(&status).expect("a Status always serializes")
     }
 
+    /// The Status as a JSON value (for the protobuf encoder).
+    pub fn status_value(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.status_json()).unwrap_or_default()
+    }
+
     /// The body of an error response: the Status and the newline
     /// kube-apiserver's encoder ends it with.
     pub fn status_body(&self) -> Vec<u8> {

@@ -18,10 +18,11 @@ use crate::error::ApiError;
 use crate::fieldvalidation::{FieldValidation, warning_header};
 use crate::metrics::{KindLabels, WatchLabels};
 use crate::path::ResourcePath;
+use crate::protobuf::Encoding;
 use crate::query::{self, DeleteOptions, ListOptions};
 use crate::rbac::Target;
 use crate::registry::{ResourceDef, Snapshot};
-use crate::response::json_response;
+use crate::response::{error_response, json_response, protobuf_response};
 use crate::server::{Accounting, Body, Shared, openapi_documents};
 use crate::strategy::WriteScope;
 use crate::subresources::{bind_pod, check_subresource, scale_view, update_scale};
@@ -186,7 +187,12 @@ async fn execute(
 ) -> Result<Response<Body>, ApiError> {
     let api = &shared.api;
     let ns = path.namespace.as_deref();
-    let as_table = table::wants_table(header_str(&req, header::ACCEPT));
+    let accept = header_str(&req, header::ACCEPT);
+    let as_table = table::wants_table(accept);
+    let encoding = match as_table {
+        true => Encoding::Json,
+        false => crate::protobuf::negotiate(accept, &def)?,
+    };
     let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
     let dry_run = q.contains_key("dryRun");
     let sub = path.subresource.as_deref();
@@ -199,6 +205,11 @@ async fn execute(
         if as_table {
             let view = crate::convert::view(&def, object);
             json_response(code, table::build(&def, &[view], None, true).to_string())
+        } else if encoding == Encoding::Protobuf {
+            match crate::convert::render_protobuf(&def, object) {
+                Ok(bytes) => protobuf_response(code, bytes),
+                Err(err) => error_response(&err),
+            }
         } else {
             json_response(code, api.render(&def, object))
         }
@@ -227,6 +238,8 @@ async fn execute(
                     .unwrap_or_default();
                 let table = table::build(&def, &items, list.get("metadata").cloned(), true);
                 Ok(json_response(200, table.to_string()))
+            } else if encoding == Encoding::Protobuf {
+                Ok(protobuf_response(200, list_protobuf(&bytes)?))
             } else {
                 Ok(json_response(200, bytes))
             }
@@ -248,7 +261,11 @@ async fn execute(
                 def.clone(),
                 path.namespace.clone(),
                 opts,
-                as_table,
+                match (as_table, encoding) {
+                    (true, _) => crate::watch::Format::Table,
+                    (false, Encoding::Protobuf) => crate::watch::Format::Protobuf,
+                    (false, Encoding::Json) => crate::watch::Format::Json,
+                },
                 &shared.watch,
                 on_end,
             )
@@ -259,10 +276,13 @@ async fn execute(
                 Ok::<_, Infallible>(Frame::data(b))
             }));
             let mut response = Response::new(BodyExt::boxed(body));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json;stream=watch"),
-            );
+            let content_type = match encoding {
+                Encoding::Protobuf if !as_table => crate::protobuf::WATCH_CONTENT_TYPE,
+                _ => "application/json;stream=watch",
+            };
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             Ok(response)
         }
         Verb::Create => {
@@ -275,11 +295,7 @@ async fn execute(
                 }
                 (Some(_), _) => Err(ApiError::method_not_supported(&def.plural, "create")),
                 (None, _) => {
-                    let mut obj = if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
-                        crate::protobuf::decode(&def, &body)?
-                    } else {
-                        parse_json(&body)?
-                    };
+                    let mut obj = parse_body(&def, &content_type, &body)?;
                     let warnings = validate_fields(shared, snapshot, &def, &q, &mut obj)?;
                     let object = api.create(&def, ns, obj, dry_run).await?;
                     Ok(with_warnings(render_one(&object, 201), &warnings))
@@ -288,7 +304,7 @@ async fn execute(
         }
         Verb::Update => {
             let body = read_body(shared, req.into_body()).await?;
-            let mut obj = parse_json(&body)?;
+            let mut obj = parse_body(&def, &content_type, &body)?;
             if sub == Some("scale") {
                 let written = update_scale(api, &def, ns, &name, |scale| {
                     *scale = obj.clone();
@@ -351,13 +367,13 @@ async fn execute(
         }
         Verb::Delete => {
             let body = read_body(shared, req.into_body()).await?;
-            let opts = DeleteOptions::from_request(&q, &body)?;
+            let opts = DeleteOptions::from_request(&q, &delete_options(&content_type, &body)?)?;
             let object = api.delete(&def, ns, &name, &opts).await?;
             Ok(render_one(&object, 200))
         }
         Verb::DeleteCollection => {
             let body = read_body(shared, req.into_body()).await?;
-            let opts = DeleteOptions::from_request(&q, &body)?;
+            let opts = DeleteOptions::from_request(&q, &delete_options(&content_type, &body)?)?;
             let list_opts = ListOptions::from_query(&q)?;
             let deleted = api.delete_collection(&def, ns, &list_opts, &opts).await?;
             let revision = api.store.current_revision().await?;
@@ -367,6 +383,35 @@ async fn execute(
             ))
         }
     }
+}
+
+/// A create or update body, JSON or protobuf.
+fn parse_body(def: &ResourceDef, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+        crate::protobuf::decode(def, body)
+    } else {
+        parse_json(body)
+    }
+}
+
+/// A DeleteOptions body, JSON or protobuf, as JSON bytes; empty when the
+/// request has none.
+fn delete_options(content_type: &str, body: &Bytes) -> Result<Bytes, ApiError> {
+    if content_type.starts_with(crate::protobuf::CONTENT_TYPE) && !body.is_empty() {
+        let options = crate::protobuf::decode_delete_options(body)?;
+        Ok(Bytes::from(options.to_string()))
+    } else {
+        Ok(body.clone())
+    }
+}
+
+/// A JSON list response re-encoded as protobuf.
+fn list_protobuf(json: &[u8]) -> Result<Bytes, ApiError> {
+    let list: Value =
+        serde_json::from_slice(json).map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::protobuf::encode(&list)
+        .map(Bytes::from)
+        .map_err(|err| ApiError::internal(err.to_string()))
 }
 
 /// The part of an object a write through `sub` may change.

@@ -23,7 +23,7 @@ use crate::metrics::{DurationLabels, Metrics, RequestLabels};
 use crate::path::{Route, route};
 use crate::rbac::{Authorizer, Target};
 use crate::registry::Snapshot;
-use crate::response::{error_response, full, json_response, text_response};
+use crate::response::{error_response_in, full, json_response, text_response};
 use crate::rest::{header_str, resource_request};
 use crate::watch::WatchSettings;
 use crate::{discovery, health};
@@ -181,9 +181,15 @@ async fn handle(
         resource: String::new(),
         subresource: String::new(),
     };
+    let protobuf_only = crate::protobuf::accepts_only_protobuf(
+        req.headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
     let response = match dispatch(&shared, req, certificate_user, &mut accounting).await {
         Ok(response) => response,
-        Err(err) => error_response(&err),
+        Err(err) => error_response_in(&err, protobuf_only),
     };
     if !accounting.verb.is_empty() && accounting.verb != "WATCH" {
         let labels = DurationLabels {

@@ -1,6 +1,6 @@
 //! Serving API watches: the initial state, then changes from the watch
-//! cache as newline-delimited JSON watch events, with bookmarks and a
-//! server-side timeout.
+//! cache as newline-delimited JSON watch events (or length-prefixed
+//! protobuf ones), with bookmarks and a server-side timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,15 @@ impl Default for WatchSettings {
     }
 }
 
+/// How a watch's events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// JSON events whose objects are Tables (`kubectl get -w`).
+    Table,
+    Protobuf,
+}
+
 /// Where a watch starts, from its resourceVersion and sendInitialEvents.
 enum Plan {
     /// Initial state read from the store (resourceVersion unset).
@@ -66,7 +75,7 @@ pub async fn start(
     def: Arc<ResourceDef>,
     namespace: Option<String>,
     opts: ListOptions,
-    as_table: bool,
+    format: Format,
     settings: &WatchSettings,
     on_end: impl FnOnce() + Send + 'static,
 ) -> Result<WatchStream, ApiError> {
@@ -151,7 +160,10 @@ pub async fn start(
     let bookmark_interval = settings.bookmark_interval;
     match registered {
         Err(err) if err.code == 410 => {
-            let frame = frame("ERROR", &Bytes::from(err.status_json()));
+            let frame = match format {
+                Format::Protobuf => protobuf_frame("ERROR", &err.status_value()),
+                _ => frame("ERROR", &Bytes::from(err.status_json())),
+            };
             tokio::spawn(async move {
                 let _ = tx.send(frame).await;
                 on_end();
@@ -162,7 +174,7 @@ pub async fn start(
             let writer = Writer {
                 def,
                 opts,
-                as_table,
+                format,
                 tx,
                 stall_timeout: settings.stall_timeout,
                 sent_headers: false,
@@ -188,7 +200,7 @@ pub async fn start(
 struct Writer {
     def: Arc<ResourceDef>,
     opts: ListOptions,
-    as_table: bool,
+    format: Format,
     tx: mpsc::Sender<Bytes>,
     stall_timeout: Duration,
     sent_headers: bool,
@@ -278,13 +290,25 @@ impl Writer {
     }
 
     async fn send_object(&mut self, kind: &str, object: &CachedObject) -> bool {
-        let body = if self.as_table {
-            let view = crate::convert::view(&self.def, object);
-            let headers = !self.sent_headers;
-            self.sent_headers = true;
-            Bytes::from(table::build(&self.def, &[view], None, headers).to_string())
-        } else {
-            crate::convert::render(&self.def, object)
+        let body = match self.format {
+            Format::Table => {
+                let view = crate::convert::view(&self.def, object);
+                let headers = !self.sent_headers;
+                self.sent_headers = true;
+                Bytes::from(table::build(&self.def, &[view], None, headers).to_string())
+            }
+            Format::Json => crate::convert::render(&self.def, object),
+            Format::Protobuf => match crate::convert::render_protobuf(&self.def, object) {
+                Ok(encoded) => {
+                    return self
+                        .send(Bytes::from(crate::protobuf::watch_frame(kind, &encoded)))
+                        .await;
+                }
+                Err(err) => {
+                    tracing::warn!("watch: {err:?}");
+                    return false;
+                }
+            },
         };
         self.send(frame(kind, &body)).await
     }
@@ -312,9 +336,20 @@ impl Writer {
             "apiVersion": self.def.api_version(),
             "metadata": metadata,
         });
-        self.send(frame("BOOKMARK", &Bytes::from(object.to_string())))
-            .await
+        let frame = match self.format {
+            Format::Protobuf => protobuf_frame("BOOKMARK", &object),
+            _ => frame("BOOKMARK", &Bytes::from(object.to_string())),
+        };
+        self.send(frame).await
     }
+}
+
+/// A protobuf watch frame for an object the watch builds itself (a
+/// bookmark, an error Status), which has a message whenever the watched
+/// kind has.
+fn protobuf_frame(kind: &str, object: &Value) -> Bytes {
+    let encoded = crate::protobuf::encode(object).unwrap_or_default();
+    Bytes::from(crate::protobuf::watch_frame(kind, &encoded))
 }
 
 fn frame(kind: &str, object: &Bytes) -> Bytes {

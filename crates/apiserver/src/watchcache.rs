@@ -9,7 +9,7 @@
 //! every watcher for every event.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +29,9 @@ pub struct CachedObject {
     pub value: Value,
     /// `value` encoded as JSON: what GET, LIST and watch events send.
     pub bytes: Bytes,
+    /// `value` in its protobuf envelope, encoded the first time a client
+    /// asks for protobuf and kept for this revision as `bytes` is.
+    protobuf: OnceLock<Bytes>,
 }
 
 impl CachedObject {
@@ -55,7 +58,21 @@ impl CachedObject {
             revision,
             value: std::mem::take(value),
             bytes,
+            protobuf: OnceLock::new(),
         }
+    }
+
+    /// The object in its protobuf envelope, encoded once per revision
+    /// however many clients read it.
+    pub fn protobuf(&self) -> Result<Bytes, ApiError> {
+        if let Some(bytes) = self.protobuf.get() {
+            return Ok(bytes.clone());
+        }
+        let bytes = Bytes::from(
+            crate::protobuf::encode(&self.value)
+                .map_err(|err| ApiError::internal(err.to_string()))?,
+        );
+        Ok(self.protobuf.get_or_init(|| bytes).clone())
     }
 }
 

@@ -1,10 +1,8 @@
 //! core/v1 ConfigMap.
 
-use prost::Message;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Builtin, Kind};
-use crate::protobuf;
 use crate::registry::ResourceDef;
 use crate::table;
 
@@ -34,23 +32,5 @@ impl Kind for ConfigMap {
             table::entries(obj, &["/data", "/binaryData"]).into(),
             table::created(obj).into(),
         ]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Result<Value, prost::DecodeError>> {
-        let cm = match k8s_pb::api::core::v1::ConfigMap::decode(raw) {
-            Ok(cm) => cm,
-            Err(err) => return Some(Err(err)),
-        };
-        let mut obj = json!({"metadata": protobuf::object_meta(cm.metadata.unwrap_or_default())});
-        if !cm.data.is_empty() {
-            obj["data"] = json!(cm.data);
-        }
-        if !cm.binary_data.is_empty() {
-            obj["binaryData"] = protobuf::base64_map(cm.binary_data);
-        }
-        if let Some(immutable) = cm.immutable {
-            obj["immutable"] = immutable.into();
-        }
-        Some(Ok(obj))
     }
 }

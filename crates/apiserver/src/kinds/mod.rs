@@ -5,7 +5,7 @@
 //! A built-in kind is a [`Builtin`]: its names, scope, storage and
 //! subresources as data, and its rules as an implementation of [`Kind`]
 //! (defaulting, validation, the status split, selectable fields, table
-//! columns, protobuf decoding, deletion). The generic handlers call only
+//! columns, deletion). The generic handlers call only
 //! these hooks, so adding a kind means one new file here and one entry in
 //! [`BUILTINS`]. Custom resources are served through the same interface,
 //! with the rules of [`custom::CustomResource`] reading their definition.
@@ -242,13 +242,6 @@ pub trait Kind: Send + Sync + 'static {
     /// One Table row's cells, matching [`Kind::columns`].
     fn cells(&self, _def: &ResourceDef, obj: &Value) -> Vec<Value> {
         vec![table::name(obj).into(), table::created(obj).into()]
-    }
-
-    /// Decodes the protobuf encoding of an object (the `raw` of its
-    /// `runtime.Unknown` envelope) into the JSON form; `None` when the
-    /// kind is not offered in protobuf.
-    fn decode_protobuf(&self, _raw: &[u8]) -> Option<Result<Value, prost::DecodeError>> {
-        None
     }
 
     /// For a view of another kind's storage: turns an object written

@@ -1,11 +1,9 @@
 //! core/v1 Namespace: created Active with the `kubernetes` finalizer and
 //! its name label; deleted by the namespace controller once empty.
 
-use prost::Message;
 use serde_json::{Value, json};
 
 use super::{Builtin, Kind, Lifecycle, NameRule, text_at};
-use crate::protobuf;
 use crate::registry::ResourceDef;
 use crate::strategy::{metadata_mut, name_of};
 use crate::table;
@@ -66,18 +64,6 @@ impl Kind for Namespace {
             text_at(obj, "/status/phase").into(),
             table::created(obj).into(),
         ]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Result<Value, prost::DecodeError>> {
-        let ns = match k8s_pb::api::core::v1::Namespace::decode(raw) {
-            Ok(ns) => ns,
-            Err(err) => return Some(Err(err)),
-        };
-        let mut obj = json!({"metadata": protobuf::object_meta(ns.metadata.unwrap_or_default())});
-        if let Some(spec) = ns.spec.filter(|s| !s.finalizers.is_empty()) {
-            obj["spec"] = json!({"finalizers": spec.finalizers});
-        }
-        Some(Ok(obj))
     }
 
     fn lifecycle(&self) -> Lifecycle {

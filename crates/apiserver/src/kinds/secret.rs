@@ -1,11 +1,9 @@
 //! core/v1 Secret: `stringData` folded into `data`, type Opaque by default.
 
 use base64::Engine;
-use prost::Message;
 use serde_json::{Value, json};
 
 use super::{Builtin, Kind, set_default, text_at};
-use crate::protobuf;
 use crate::registry::ResourceDef;
 use crate::table;
 
@@ -44,28 +42,6 @@ impl Kind for Secret {
             table::entries(obj, &["/data", "/stringData"]).into(),
             table::created(obj).into(),
         ]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Result<Value, prost::DecodeError>> {
-        let secret = match k8s_pb::api::core::v1::Secret::decode(raw) {
-            Ok(secret) => secret,
-            Err(err) => return Some(Err(err)),
-        };
-        let mut obj =
-            json!({"metadata": protobuf::object_meta(secret.metadata.unwrap_or_default())});
-        if !secret.data.is_empty() {
-            obj["data"] = protobuf::base64_map(secret.data);
-        }
-        if !secret.string_data.is_empty() {
-            obj["stringData"] = json!(secret.string_data);
-        }
-        if let Some(t) = secret.r#type {
-            obj["type"] = t.into();
-        }
-        if let Some(immutable) = secret.immutable {
-            obj["immutable"] = immutable.into();
-        }
-        Some(Ok(obj))
     }
 }
 
