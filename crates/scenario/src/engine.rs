@@ -300,54 +300,17 @@ impl Engine {
                 if !runs_in(object, iteration) {
                     continue;
                 }
-                let adjusted = iteration / object.repeat_every_n_iterations.unwrap_or(1).max(1);
                 for replica in 1..=object.replicas {
                     // Everything but the request is done before the
                     // operation's turn, so that it starts on time.
-                    let docs = self.render(job, object, adjusted, replica)?;
-                    let mut prepared = Vec::with_capacity(docs.len());
-                    for mut doc in docs {
-                        let (api_version, kind) =
-                            (str_field(&doc, "apiVersion"), str_field(&doc, "kind"));
-                        let served = self.served(&api_version, &kind).await?;
-                        let object_labels = labels::object(
-                            &self.uuid,
-                            &self.run_id,
-                            &job.name,
-                            index,
-                            iteration,
-                            replica,
-                        );
-                        labels::apply(&mut doc, &object_labels);
-                        let target_namespace = if served.namespaced {
-                            doc.pointer("/metadata/namespace")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                                .or_else(|| namespace.clone())
-                        } else {
-                            if !self.cluster_scoped.contains(&served.api) {
-                                self.cluster_scoped.push(served.api.clone());
-                            }
-                            None
-                        };
-                        let api: Api<DynamicObject> = match &target_namespace {
-                            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &served.api),
-                            None => Api::all_with(self.client.clone(), &served.api),
-                        };
-                        let object: DynamicObject = serde_json::from_value(doc).map_err(|err| {
-                            Error::Invalid(format!(
-                                "{}: not an object: {err}",
-                                object.object_template
-                            ))
-                        })?;
-                        let class = self.class(&job.name, "create", &kind)?;
-                        prepared.push((api, object, class));
-                    }
+                    let prepared = self
+                        .prepare(job, index, object, iteration, replica, namespace.as_deref())
+                        .await?;
                     let intended = tokio::select! {
                         intended = pacing.next() => intended,
                         () = self.stop.cancelled() => break,
                     };
-                    for (api, object, class) in prepared {
+                    for Create { api, body, class } in prepared {
                         let recorder = self.recorder.clone();
                         let permit = Arc::clone(&in_flight)
                             .acquire_owned()
@@ -355,7 +318,7 @@ impl Engine {
                             .map_err(|_| Error::Invalid("the job's request pool closed".into()))?;
                         tasks.spawn(async move {
                             let started = Instant::now();
-                            let result = api.create(&PostParams::default(), &object).await;
+                            let result = api.create(&PostParams::default(), &body).await;
                             record(&recorder, class, intended, started, outcome::of(&result));
                             drop(permit);
                         });
@@ -417,6 +380,8 @@ impl Engine {
         Ok(())
     }
 
+    /// The objects `object`'s template renders for one iteration and
+    /// replica.
     fn render(
         &self,
         job: &Job,
@@ -424,6 +389,19 @@ impl Engine {
         iteration: u64,
         replica: u64,
     ) -> Result<Vec<Value>, Error> {
+        let (shown, rendered) = self.render_text(job, object, iteration, replica)?;
+        documents(&rendered).map_err(|err| Error::Invalid(format!("{shown}: {err}")))
+    }
+
+    /// `object`'s template rendered over kube-burner's data, and how
+    /// messages name the template.
+    fn render_text(
+        &self,
+        job: &Job,
+        object: &Object,
+        iteration: u64,
+        replica: u64,
+    ) -> Result<(String, String), Error> {
         let template = self
             .scenario
             .templates
@@ -451,7 +429,58 @@ impl Engine {
             .template
             .render(&data, missing)
             .map_err(|err| Error::Invalid(err.to_string()))?;
-        documents(&rendered).map_err(|err| Error::Invalid(format!("{}: {err}", template.shown)))
+        Ok((template.shown.clone(), rendered))
+    }
+
+    /// The create requests of one iteration and replica of `object` (the
+    /// `index`th of the job): rendered, labelled and addressed to their
+    /// namespace, ready to send.
+    async fn prepare(
+        &mut self,
+        job: &Job,
+        index: usize,
+        object: &Object,
+        iteration: u64,
+        replica: u64,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Create>, Error> {
+        let adjusted = iteration / object.repeat_every_n_iterations.unwrap_or(1).max(1);
+        let docs = self.render(job, object, adjusted, replica)?;
+        let mut prepared = Vec::with_capacity(docs.len());
+        for mut doc in docs {
+            let (api_version, kind) = (str_field(&doc, "apiVersion"), str_field(&doc, "kind"));
+            let served = self.served(&api_version, &kind).await?;
+            let object_labels = labels::object(
+                &self.uuid,
+                &self.run_id,
+                &job.name,
+                index,
+                iteration,
+                replica,
+            );
+            labels::apply(&mut doc, &object_labels);
+            let target_namespace = if served.namespaced {
+                doc.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .or_else(|| namespace.map(str::to_owned))
+            } else {
+                if !self.cluster_scoped.contains(&served.api) {
+                    self.cluster_scoped.push(served.api.clone());
+                }
+                None
+            };
+            let api: Api<DynamicObject> = match &target_namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &served.api),
+                None => Api::all_with(self.client.clone(), &served.api),
+            };
+            let body: DynamicObject = serde_json::from_value(doc).map_err(|err| {
+                Error::Invalid(format!("{}: not an object: {err}", object.object_template))
+            })?;
+            let class = self.class(&job.name, "create", &kind)?;
+            prepared.push(Create { api, body, class });
+        }
+        Ok(prepared)
     }
 
     /// The namespace of `iteration`, created the first time it is needed;
@@ -710,37 +739,14 @@ impl Engine {
                         continue;
                     }
                     for replica in 1..=object.replicas {
-                        for mut doc in self.render(job, object, iteration, replica)? {
-                            let (api_version, kind) =
-                                (str_field(&doc, "apiVersion"), str_field(&doc, "kind"));
-                            let served = self.served(&api_version, &kind).await?;
-                            labels::apply(
-                                &mut doc,
-                                &labels::object(
-                                    &self.uuid,
-                                    &self.run_id,
-                                    &job.name,
-                                    index,
-                                    iteration,
-                                    replica,
-                                ),
-                            );
-                            let api: Api<DynamicObject> = match (&namespace, served.namespaced) {
-                                (Some(ns), true) => {
-                                    Api::namespaced_with(self.client.clone(), ns, &served.api)
-                                }
-                                _ => Api::all_with(self.client.clone(), &served.api),
-                            };
-                            let object: DynamicObject = serde_json::from_value(doc)
-                                .map_err(|err| Error::Invalid(format!("not an object: {err}")))?;
-                            let class = self.class(&job.name, "create", &kind)?;
+                        let prepared = self
+                            .prepare(job, index, object, iteration, replica, namespace.as_deref())
+                            .await?;
+                        for Create { api, body, class } in prepared {
                             let started = Instant::now();
-                            let result = api.create(&PostParams::default(), &object).await;
-                            self.recorder.clone().record(
-                                class,
-                                started.elapsed(),
-                                outcome::of(&result),
-                            );
+                            let result = api.create(&PostParams::default(), &body).await;
+                            self.recorder
+                                .record(class, started.elapsed(), outcome::of(&result));
                         }
                     }
                 }
@@ -878,29 +884,8 @@ impl Engine {
         iteration: u64,
         replica: u64,
     ) -> Result<PatchBody, Error> {
-        let template = self
-            .scenario
-            .templates
-            .get(&object.object_template)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "template {} was not loaded",
-                    object.object_template
-                ))
-            })?;
-        let data = template_data(
-            &job.name,
-            iteration,
-            replica,
-            &self.uuid,
-            &self.run_id,
-            &object.input_vars,
-        );
-        let rendered = template
-            .template
-            .render(&data, gotemplate::MissingKey::Error)
-            .map_err(|err| Error::Invalid(err.to_string()))?;
-        let invalid = |err: String| Error::Invalid(format!("{}: {err}", template.shown));
+        let (shown, rendered) = self.render_text(job, object, iteration, replica)?;
+        let invalid = |err: String| Error::Invalid(format!("{shown}: {err}"));
         if object.patch_type == "application/json-patch+json" {
             let patch: Value =
                 serde_json::from_str(&rendered).map_err(|err| invalid(err.to_string()))?;
@@ -1096,6 +1081,13 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// One create request, ready to send.
+struct Create {
+    api: Api<DynamicObject>,
+    body: DynamicObject,
+    class: ClassId,
 }
 
 enum PatchBody {
