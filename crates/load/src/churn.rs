@@ -71,7 +71,6 @@ impl Churn {
         objects: &Objects,
         deletes: Option<DeleteLog>,
     ) -> Result<Output, Error> {
-        self.check()?;
         let resource = &objects.resource;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),

@@ -60,22 +60,24 @@ pub trait Driver: Send + Sync {
     }
 
     /// Runs until `ctx.stop` is cancelled (or the driver's work is done),
-    /// then lets its in-flight requests finish.
+    /// then lets its in-flight requests finish. The options have passed
+    /// [`Driver::validate`]: [`crate::lifecycle::Plan::new`] checks them
+    /// once, before any cluster is touched.
     async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error>;
 }
 
 /// The largest object the API server stores: etcd's default request limit,
 /// which kube-apiserver and the embedded server both enforce. A payload of
 /// this size leaves no room for the object around it.
-pub const MAX_OBJECT_BYTES: u64 = 1536 * 1024;
+const MAX_OBJECT_BYTES: u64 = 1536 * 1024;
 
 /// The most a template can be padded by: its payload goes into an
 /// annotation, and the API server caps an object's annotations at 256 KiB
 /// in all.
-pub const MAX_TEMPLATE_PAYLOAD_BYTES: u64 = 256 * 1024;
+const MAX_TEMPLATE_PAYLOAD_BYTES: u64 = 256 * 1024;
 
 /// Payload bytes of built-in objects when no size is given.
-pub const DEFAULT_OBJECT_SIZE: u64 = 1024;
+const DEFAULT_OBJECT_SIZE: u64 = 1024;
 
 /// The objects a driver writes, seeds or reads, as asked for.
 #[derive(Clone, Debug, Serialize)]
@@ -140,7 +142,7 @@ impl ObjectSpec {
 }
 
 /// Refuses a payload the API server would refuse every write of.
-pub fn check_object_size(size: u64) -> Result<(), Error> {
+pub(crate) fn check_object_size(size: u64) -> Result<(), Error> {
     if size >= MAX_OBJECT_BYTES {
         return Err(Error::Invalid(format!(
             "--object-size {size} bytes does not fit the API server's object limit of \

@@ -105,7 +105,6 @@ impl Driver for Gets {
     }
 
     async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
-        self.validate()?;
         let objects = required(objects)?;
         self.read(ctx, &objects.resource, &objects.template).await
     }

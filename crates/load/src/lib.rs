@@ -52,7 +52,8 @@ pub const RUN_LABEL: &str = "kstress.io/run";
 pub struct Context {
     /// Client of the cluster under test.
     pub client: Client,
-    /// Namespace of the run's objects (namespaced resources).
+    /// Namespace of the run's objects (namespaced resources); empty for a
+    /// driver that creates the namespaces it needs.
     pub namespace: String,
     /// Identifies the run in [`RUN_LABEL`] and object names.
     pub run_id: String,

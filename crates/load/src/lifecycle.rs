@@ -145,14 +145,16 @@ impl Plan {
             None => None,
         };
         let options = &self.options;
-        let namespace = options
-            .namespace
-            .clone()
-            .unwrap_or_else(|| namespace::generated_name(self.name()));
+        let own_namespace = self.driver.uses_namespace();
+        // A driver that makes the namespaces it needs gets none.
+        let namespace = match (&options.namespace, own_namespace) {
+            (_, false) => String::new(),
+            (Some(namespace), true) => namespace.clone(),
+            (None, true) => namespace::generated_name(self.name()),
+        };
         if control.reason() == Some(StopReason::Interrupted) {
             return Err(Error::Invalid("interrupted before the run started".into()));
         }
-        let own_namespace = self.driver.uses_namespace();
         if own_namespace {
             if options.skip_namespace_creation {
                 namespace::check_exists(client, &namespace).await?;

@@ -159,7 +159,6 @@ impl Driver for Lists {
     }
 
     async fn run(&self, ctx: &Context, objects: Option<&Objects>) -> Result<Output, Error> {
-        self.validate()?;
         let objects = required(objects)?;
         self.seed_and_list(ctx, &objects.resource, &objects.template)
             .await

@@ -68,7 +68,6 @@ impl PodStress {
 
     /// Runs until `ctx.stop` is cancelled or every step is done.
     async fn stress(&self, ctx: &Context) -> Result<Output, Error> {
-        self.validate()?;
         let classes = Classes {
             write: ctx.measurement.class("write")?,
             get: ctx.measurement.class("get")?,

@@ -53,7 +53,6 @@ impl Thrash {
         objects: &Objects,
         deletes: Option<DeleteLog>,
     ) -> Result<Output, Error> {
-        self.check()?;
         let resource = &objects.resource;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),

@@ -143,7 +143,6 @@ impl WatchLatency {
     /// once every one of them has synced, so the writers' first objects are
     /// already watched.
     pub async fn start(&self, ctx: &Context, resource: &Resource) -> Result<Informers, Error> {
-        self.validate()?;
         let classes = EventClasses {
             added: ctx.measurement.class("notify-added")?,
             modified: ctx.measurement.class("notify-modified")?,

@@ -57,7 +57,6 @@ impl WatchLoop {
 
     /// Starts the clients; they loop until `ctx.stop` is cancelled.
     pub fn start(&self, ctx: &Context, resource: &Resource) -> Result<Watchers, Error> {
-        self.validate()?;
         let timeout = self.timeout_secs()?;
         let shared = Arc::new(Shared {
             api: dynamic_api(ctx, resource),

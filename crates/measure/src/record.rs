@@ -369,7 +369,7 @@ impl Recorder {
         let shared = &self.handle.shared;
         let since_start = finished.saturating_duration_since(shared.started);
         shared.live[class.0].observe(latency, outcome.is_error(), since_start);
-        let second = finished.saturating_duration_since(shared.started).as_secs();
+        let second = since_start.as_secs();
         let mut buffer = self.handle.buffer.lock();
         buffer.totals.classes[class.0].record(latency, lag, outcome);
         buffer.record_series(&shared.series, class.0, second, latency, outcome.is_error());
