@@ -49,12 +49,7 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
             JobType::Create => {
                 add(class_name(name, "create", "Namespace"), Kind::Mutating);
                 for object in &job.objects {
-                    for (_, kind) in scenario
-                        .templates
-                        .get(&object.object_template)
-                        .map(|t| t.kinds.as_slice())
-                        .unwrap_or_default()
-                    {
+                    for (_, kind) in scenario.kinds_of(object) {
                         add(class_name(name, "create", kind), Kind::Mutating);
                     }
                 }
@@ -94,6 +89,74 @@ struct Served {
     namespaced: bool,
 }
 
+/// The kinds a scenario names, as the server serves them, looked up in its
+/// discovery once each.
+#[derive(Clone, Default)]
+pub struct Discovery {
+    served: HashMap<(String, String), Served>,
+}
+
+impl Discovery {
+    /// Resolves every kind the scenario names, so that a kind the server
+    /// does not serve is an error before anything is created; the error
+    /// names every such kind and its job.
+    pub async fn resolve(client: &Client, scenario: &Scenario) -> Result<Self, Error> {
+        let mut discovery = Discovery::default();
+        let mut missing = Vec::new();
+        for job in &scenario.config.jobs {
+            let mut kinds: Vec<(String, String)> = Vec::new();
+            for object in &job.objects {
+                match job.job_type {
+                    JobType::Create => kinds.extend_from_slice(scenario.kinds_of(object)),
+                    _ => kinds.push((api_version_of(object), object.kind.clone())),
+                }
+            }
+            for (api_version, kind) in kinds {
+                if let Err(err) = discovery.served(client, &api_version, &kind).await {
+                    missing.push(format!("job {}: {err}", job.name));
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(discovery)
+        } else {
+            Err(Error::Invalid(missing.join("; ")))
+        }
+    }
+
+    async fn served(
+        &mut self,
+        client: &Client,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Served, Error> {
+        let key = (api_version.to_owned(), kind.to_owned());
+        if let Some(served) = self.served.get(&key) {
+            return Ok(served.clone());
+        }
+        let (group, version) = match api_version.split_once('/') {
+            Some((group, version)) => (group, version),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (api, capabilities) =
+            kube::discovery::pinned_kind(client, &gvk)
+                .await
+                .map_err(|err| {
+                    Error::Invalid(format!(
+                        "the server does not serve {kind} ({api_version}): {}",
+                        outcome::describe(&err)
+                    ))
+                })?;
+        let served = Served {
+            api,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
+        self.served.insert(key, served.clone());
+        Ok(served)
+    }
+}
+
 /// One run of a scenario.
 pub struct Engine {
     client: Client,
@@ -106,7 +169,7 @@ pub struct Engine {
     /// set of histograms.
     recorder: Recorder,
     stop: CancellationToken,
-    served: HashMap<(String, String), Served>,
+    discovery: Discovery,
     /// What each job did, for results.json.
     report: Vec<Value>,
     /// Namespaces created, by job.
@@ -124,6 +187,7 @@ impl Engine {
         run_id: String,
         measurement: Measurement,
         stop: CancellationToken,
+        discovery: Discovery,
     ) -> Self {
         Self {
             client,
@@ -133,7 +197,7 @@ impl Engine {
             recorder: measurement.recorder(),
             measurement,
             stop,
-            served: HashMap::new(),
+            discovery,
             report: Vec::new(),
             namespaces: BTreeMap::new(),
             cluster_scoped: Vec::new(),
@@ -141,62 +205,16 @@ impl Engine {
         }
     }
 
-    /// Resolves every kind the scenario names, so that a kind the server
-    /// does not serve is an error before anything is created.
-    pub async fn resolve_kinds(&mut self) -> Result<(), Error> {
-        let scenario = Arc::clone(&self.scenario);
-        let mut missing = Vec::new();
-        for job in &scenario.config.jobs {
-            let mut kinds: Vec<(String, String)> = Vec::new();
-            for object in &job.objects {
-                match job.job_type {
-                    JobType::Create => kinds.extend(
-                        scenario
-                            .templates
-                            .get(&object.object_template)
-                            .map(|t| t.kinds.clone())
-                            .unwrap_or_default(),
-                    ),
-                    _ => kinds.push((api_version_of(object), object.kind.clone())),
-                }
-            }
-            for (api_version, kind) in kinds {
-                if let Err(err) = self.served(&api_version, &kind).await {
-                    missing.push(format!("job {}: {err}", job.name));
-                }
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(missing.join("; ")))
-        }
+    async fn served(&mut self, api_version: &str, kind: &str) -> Result<Served, Error> {
+        self.discovery.served(&self.client, api_version, kind).await
     }
 
-    async fn served(&mut self, api_version: &str, kind: &str) -> Result<Served, Error> {
-        let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(served) = self.served.get(&key) {
-            return Ok(served.clone());
+    /// The client of `resource` in `namespace`, or cluster-wide.
+    fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
         }
-        let (group, version) = match api_version.split_once('/') {
-            Some((group, version)) => (group, version),
-            None => ("", api_version),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (api, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
-            .await
-            .map_err(|err| {
-                Error::Invalid(format!(
-                    "the server does not serve {kind} ({api_version}): {}",
-                    outcome::describe(&err)
-                ))
-            })?;
-        let served = Served {
-            api,
-            namespaced: capabilities.scope == Scope::Namespaced,
-        };
-        self.served.insert(key, served.clone());
-        Ok(served)
     }
 
     fn class(&self, job: &str, verb: &str, kind: &str) -> Result<ClassId, Error> {
@@ -240,8 +258,7 @@ impl Engine {
         }
         if result.is_ok() && scenario.config.global.wait_when_finished && !self.stop.is_cancelled()
         {
-            let jobs: Vec<Job> = scenario.config.jobs.clone();
-            for job in &jobs {
+            for job in &scenario.config.jobs {
                 let namespaces = self.namespaces.get(&job.name).cloned().unwrap_or_default();
                 self.wait_for_job(job, &namespaces).await;
             }
@@ -470,10 +487,7 @@ impl Engine {
                 }
                 None
             };
-            let api: Api<DynamicObject> = match &target_namespace {
-                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &served.api),
-                None => Api::all_with(self.client.clone(), &served.api),
-            };
+            let api = self.api(&served.api, target_namespace.as_deref());
             let body: DynamicObject = serde_json::from_value(doc).map_err(|err| {
                 Error::Invalid(format!("{}: not an object: {err}", object.object_template))
             })?;
@@ -492,17 +506,8 @@ impl Engine {
         iteration: u64,
         created: &mut Vec<String>,
     ) -> Result<Option<String>, Error> {
-        if job.namespace.is_empty() {
+        let Some(name) = namespace_name(job, iteration) else {
             return Ok(None);
-        }
-        let name = if job.namespaced_iterations {
-            format!(
-                "{}-{}",
-                job.namespace,
-                iteration / job.iterations_per_namespace.max(1)
-            )
-        } else {
-            job.namespace.clone()
         };
         if created.contains(&name) {
             return Ok(Some(name));
@@ -554,11 +559,7 @@ impl Engine {
             }
             let options = &object.wait_options;
             let kinds: Vec<(String, String)> = if options.kind.is_empty() {
-                self.scenario
-                    .templates
-                    .get(&object.object_template)
-                    .map(|t| t.kinds.clone())
-                    .unwrap_or_default()
+                self.scenario.kinds_of(object).to_vec()
             } else {
                 let version = if options.api_version.is_empty() {
                     "v1".to_owned()
@@ -603,10 +604,7 @@ impl Engine {
                 let place = scope.map(|ns| format!(" in {ns}")).unwrap_or_default();
                 self.measurement
                     .set_phase(format!("{}: waiting for {kind}{place}", job.name));
-                let list: Api<DynamicObject> = match scope {
-                    Some(ns) => Api::namespaced_with(self.client.clone(), ns, &api),
-                    None => Api::all_with(self.client.clone(), &api),
-                };
+                let list = self.api(&api, scope);
                 let params = ListParams::default().labels(&selector);
                 loop {
                     if self.stop.is_cancelled() {
@@ -654,12 +652,7 @@ impl Engine {
                 (0..iterations).filter(|i| runs_in(object, *i)).count() as u64
             };
             let expected = expected_per_replica * object.replicas;
-            let kinds = self
-                .scenario
-                .templates
-                .get(&object.object_template)
-                .map(|t| t.kinds.clone())
-                .unwrap_or_default();
+            let kinds = self.scenario.kinds_of(object).to_vec();
             for (api_version, kind) in kinds {
                 let served = self.served(&api_version, &kind).await?;
                 let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &served.api);
@@ -727,7 +720,7 @@ impl Engine {
             self.delete_namespaces_timed(&victims, Some(class)).await?;
             let mut recreated = Vec::new();
             for iteration in 0..job.job_iterations {
-                let Some(name) = self.namespace_name(job, iteration) else {
+                let Some(name) = namespace_name(job, iteration) else {
                     continue;
                 };
                 if !victims.contains(&name) || self.stop.is_cancelled() {
@@ -756,21 +749,6 @@ impl Engine {
             self.sleep(churn.delay).await;
         }
         Ok(())
-    }
-
-    fn namespace_name(&self, job: &Job, iteration: u64) -> Option<String> {
-        if job.namespace.is_empty() {
-            return None;
-        }
-        Some(if job.namespaced_iterations {
-            format!(
-                "{}-{}",
-                job.namespace,
-                iteration / job.iterations_per_namespace.max(1)
-            )
-        } else {
-            job.namespace.clone()
-        })
     }
 
     // ---- patch, read and delete jobs ----
@@ -828,12 +806,13 @@ impl Engine {
                     };
                     let body = self.patch_body(job, object, iteration, replica as u64 + 1)?;
                     let name = item.metadata.name.clone().unwrap_or_default();
-                    let api: Api<DynamicObject> = match item.metadata.namespace.as_deref() {
-                        Some(ns) if served.namespaced => {
-                            Api::namespaced_with(self.client.clone(), ns, &served.api)
-                        }
-                        _ => Api::all_with(self.client.clone(), &served.api),
-                    };
+                    let api = self.api(
+                        &served.api,
+                        item.metadata
+                            .namespace
+                            .as_deref()
+                            .filter(|_| served.namespaced),
+                    );
                     let recorder = self.recorder.clone();
                     tasks.spawn(async move {
                         let (params, patch) = match body {
@@ -918,12 +897,13 @@ impl Engine {
                     if self.stop.is_cancelled() {
                         break;
                     }
-                    let api: Api<DynamicObject> = match item.metadata.namespace.as_deref() {
-                        Some(ns) if served.namespaced => {
-                            Api::namespaced_with(self.client.clone(), ns, &served.api)
-                        }
-                        _ => Api::all_with(self.client.clone(), &served.api),
-                    };
+                    let api = self.api(
+                        &served.api,
+                        item.metadata
+                            .namespace
+                            .as_deref()
+                            .filter(|_| served.namespaced),
+                    );
                     let started = Instant::now();
                     let result = api
                         .get(item.metadata.name.as_deref().unwrap_or_default())
@@ -960,12 +940,13 @@ impl Engine {
                     intended = pacing.next() => intended,
                     () = self.stop.cancelled() => break,
                 };
-                let api: Api<DynamicObject> = match item.metadata.namespace.as_deref() {
-                    Some(ns) if served.namespaced => {
-                        Api::namespaced_with(self.client.clone(), ns, &served.api)
-                    }
-                    _ => Api::all_with(self.client.clone(), &served.api),
-                };
+                let api = self.api(
+                    &served.api,
+                    item.metadata
+                        .namespace
+                        .as_deref()
+                        .filter(|_| served.namespaced),
+                );
                 let name = item.metadata.name.clone().unwrap_or_default();
                 let recorder = self.recorder.clone();
                 tasks.spawn(async move {
@@ -1095,6 +1076,23 @@ enum PatchBody {
     Merge(Value),
     Strategic(Value),
     Apply(Value),
+}
+
+/// The namespace of a job's `iteration`: the job's namespace, with the
+/// iteration's index when namespaced iterations are on; `None` without one.
+fn namespace_name(job: &Job, iteration: u64) -> Option<String> {
+    if job.namespace.is_empty() {
+        return None;
+    }
+    Some(if job.namespaced_iterations {
+        format!(
+            "{}-{}",
+            job.namespace,
+            iteration / job.iterations_per_namespace.max(1)
+        )
+    } else {
+        job.namespace.clone()
+    })
 }
 
 /// Whether `object` is created in `iteration` (`runOnce`,

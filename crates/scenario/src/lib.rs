@@ -14,7 +14,7 @@ pub mod load;
 mod ready;
 pub mod source;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use kube::Client;
@@ -32,6 +32,9 @@ pub struct ScenarioDriver {
     keep: bool,
     uuid: String,
     run_id: String,
+    /// What [`Driver::check_cluster`](::load::driver::Driver::check_cluster)
+    /// learnt of the server's kinds, for the run to use.
+    discovery: Mutex<Option<engine::Discovery>>,
 }
 
 impl ScenarioDriver {
@@ -43,6 +46,7 @@ impl ScenarioDriver {
             keep,
             uuid,
             run_id,
+            discovery: Mutex::new(None),
         }
     }
 
@@ -89,15 +93,12 @@ impl ::load::driver::Driver for ScenarioDriver {
     }
 
     async fn check_cluster(&self, client: &Client, _embedded: bool) -> Result<(), ::load::Error> {
-        let mut engine = engine::Engine::new(
-            client.clone(),
-            Arc::clone(&self.scenario),
-            self.uuid.clone(),
-            self.run_id.clone(),
-            measure::Measurement::new(Vec::new())?,
-            tokio_util::sync::CancellationToken::new(),
-        );
-        engine.resolve_kinds().await
+        let discovery = engine::Discovery::resolve(client, &self.scenario).await?;
+        *self
+            .discovery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(discovery);
+        Ok(())
     }
 
     async fn run(
@@ -112,6 +113,13 @@ impl ::load::driver::Driver for ScenarioDriver {
             self.run_id.clone(),
             ctx.measurement.clone(),
             ctx.stop.clone(),
+            // The kinds resolved before the run, or resolved as they come
+            // when the cluster was not checked first.
+            self.discovery
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_default(),
         );
         let summary = engine.run(self.keep).await?;
         // The first open-loop job's rates are the run's, as for churn.

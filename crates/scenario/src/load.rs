@@ -352,6 +352,17 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// apiVersion and kind of each object `object`'s template creates
+    /// (none for objects of patch, read and delete jobs).
+    pub fn kinds_of(&self, object: &crate::config::Object) -> &[(String, String)] {
+        self.templates
+            .get(&object.object_template)
+            .map(|template| template.kinds.as_slice())
+            .unwrap_or_default()
+    }
+}
+
 /// The data kube-burner renders object templates over.
 pub fn template_data(
     job: &str,

@@ -89,10 +89,8 @@ impl Source {
         if path.exists() {
             return Ok(Source::File(path.to_owned()));
         }
-        if builtin(name_or_path).is_some() {
-            return Ok(Source::Builtin(
-                builtin(name_or_path).map(|b| b.name).unwrap_or_default(),
-            ));
+        if let Some(found) = builtin(name_or_path) {
+            return Ok(Source::Builtin(found.name));
         }
         let names: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
         Err(format!(
