@@ -243,13 +243,22 @@ impl WatchCache {
     pub async fn wait_for(&self, revision: Revision, limit: Duration) -> Result<(), ApiError> {
         let mut rx = self.revision_tx.subscribe();
         let wait = rx.wait_for(|r| *r >= revision && self.state.lock().ready);
-        match tokio::time::timeout(limit, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ApiError::timeout(format!(
-                "Too large resource version: {revision}, current: {}",
-                self.revision()
-            ))),
+        if let Ok(Ok(_)) = tokio::time::timeout(limit, wait).await {
+            return Ok(());
         }
+        // A cache that is not ready is reloading from the store (at the
+        // start, or after the store came back from an outage): that is
+        // kube-apiserver's "(re)initializing", whatever was asked for.
+        if !self.state.lock().ready {
+            return Err(ApiError::unavailable(format!(
+                "storage is (re)initializing: the watch cache of {} is reloading from the store",
+                self.prefix
+            )));
+        }
+        Err(ApiError::timeout(format!(
+            "Too large resource version: {revision}, current: {}",
+            self.revision()
+        )))
     }
 
     /// The cached object under `key` if it is at `revision` (so its encoded
@@ -579,4 +588,77 @@ async fn sync_once(
         }
     }
     Err(StoreError::Unavailable("watch stream ended".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use store::{KeyValue, ListRequest, ListResponse, Revision, Store, StoreError, WatchStream};
+
+    use super::*;
+
+    /// A store that is down: every call fails as an unreachable etcd's do.
+    struct Down;
+
+    fn down<T>() -> Result<T, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+
+    #[async_trait]
+    impl Store for Down {
+        async fn get(&self, _: &str) -> Result<Option<KeyValue>, StoreError> {
+            down()
+        }
+        async fn list(&self, _: ListRequest) -> Result<ListResponse, StoreError> {
+            down()
+        }
+        async fn create(&self, _: &str, _: Bytes) -> Result<KeyValue, StoreError> {
+            down()
+        }
+        async fn update(&self, _: &str, _: Bytes, _: Revision) -> Result<KeyValue, StoreError> {
+            down()
+        }
+        async fn delete(&self, _: &str, _: Option<Revision>) -> Result<KeyValue, StoreError> {
+            down()
+        }
+        async fn watch(&self, _: &str, _: Revision) -> Result<WatchStream, StoreError> {
+            down()
+        }
+        async fn current_revision(&self) -> Result<Revision, StoreError> {
+            down()
+        }
+        async fn compacted_revision(&self) -> Result<Revision, StoreError> {
+            down()
+        }
+        async fn compact(&self, _: Revision) -> Result<(), StoreError> {
+            down()
+        }
+        fn progress_interval(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+    }
+
+    /// A read waiting for a cache that cannot load says that the storage
+    /// is (re)initializing, as kube-apiserver does, rather than naming a
+    /// resource version nobody asked for.
+    #[tokio::test]
+    async fn a_cache_that_cannot_load_is_reinitializing() {
+        let cache = WatchCache::start(
+            Arc::new(Down),
+            "/registry/pods/".into(),
+            None,
+            CacheOptions::default(),
+        );
+        let err = cache
+            .wait_for(0, Duration::from_millis(200))
+            .await
+            .expect_err("a cache over a store that is down is never ready");
+        assert_eq!((err.code, err.reason), (503, "ServiceUnavailable"));
+        assert!(
+            err.message.starts_with("storage is (re)initializing"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
-use conformance::{OnResult, Options, Regex, Report};
+use conformance::{OnResult, Options, Regex, Report, Timeouts};
 
 use crate::embedded::Runtime;
 use crate::signals;
 use crate::target::{Target, TargetArgs};
+use crate::units::Span;
 
 #[derive(Args, Debug)]
 pub struct ConformanceArgs {
@@ -44,12 +45,68 @@ struct NodeArgs {
           value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     parallel: usize,
 
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
+
     /// Write results.json into this directory.
     #[arg(long)]
     output: Option<PathBuf>,
 
     #[command(flatten)]
     target: TargetArgs,
+}
+
+/// Bounds on the scenarios' waits; the defaults suit a real cluster with
+/// a kubelet's default back-offs.
+#[derive(Args, Debug)]
+struct TimeoutArgs {
+    /// How long a pod may take to run to completion or fail.
+    #[arg(long, default_value_t = Span(Timeouts::default().pod_finish))]
+    pod_timeout: Span,
+
+    /// How long a crash-looping container may take to be restarted three
+    /// times.
+    #[arg(long, default_value_t = Span(Timeouts::default().restarts))]
+    restart_timeout: Span,
+
+    /// How long failing image pulls may take to reach back-off and be
+    /// retried twice.
+    #[arg(long, default_value_t = Span(Timeouts::default().image_pull))]
+    image_pull_timeout: Span,
+
+    /// How long an event may take to appear once the pod shows its cause.
+    #[arg(long, default_value_t = Span(Timeouts::default().events))]
+    event_timeout: Span,
+
+    /// How long a scenario's namespace may take to be gone.
+    #[arg(long, default_value_t = Span(Timeouts::default().cleanup))]
+    cleanup_timeout: Span,
+}
+
+impl TimeoutArgs {
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            pod_finish: self.pod_timeout.0,
+            restarts: self.restart_timeout.0,
+            image_pull: self.image_pull_timeout.0,
+            events: self.event_timeout.0,
+            cleanup: self.cleanup_timeout.0,
+        }
+    }
+
+    /// One line naming every bound, so a long wait is never a surprise.
+    fn describe(&self) -> String {
+        format!(
+            "waits are bounded: pods {} (--pod-timeout), restarts {} (--restart-timeout), \
+             image pulls {} (--image-pull-timeout), events {} (--event-timeout), \
+             clean-up {} (--cleanup-timeout)",
+            self.pod_timeout,
+            self.restart_timeout,
+            self.image_pull_timeout,
+            self.event_timeout,
+            self.cleanup_timeout
+        )
+    }
 }
 
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
@@ -79,6 +136,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
         .target
         .connect("Run the node conformance scenarios (they create and delete namespaces)")
         .await?;
+    eprintln!("{}", args.timeouts.describe());
     let report = run_on(&args, &target).await;
     target.close().await;
     let report = report?;
@@ -102,6 +160,7 @@ async fn run_on(args: &NodeArgs, target: &Target) -> anyhow::Result<Report> {
         focus: args.focus.clone(),
         skip: args.skip.clone(),
         parallel: args.parallel,
+        timeouts: args.timeouts.timeouts(),
         target: target.description.clone(),
         on_result: Some(OnResult(Arc::new(|result| println!("{result}")))),
         ..Options::default()

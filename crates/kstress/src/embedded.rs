@@ -3,12 +3,13 @@
 //! which reach the server over HTTPS like any other client.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use apiserver::{Limits, Server, ServerConfig};
 use clap::{Args, ValueEnum};
 use controllers::{ControllerOptions, Controllers};
+use futures::StreamExt as _;
 use kube::Client;
 use node::{ExistingNode, NodeAgent, NodeConfig, RuntimeKind};
 
@@ -217,27 +218,27 @@ impl Parts {
             controllers,
             nodes: Vec::with_capacity(args.nodes),
         };
-        for index in 0..args.nodes {
-            let name = format!("kstress-node-{index}");
-            let runtime = args.runtime.unwrap_or(Runtime::Sim);
-            let mut config = NodeConfig::new(&name, runtime.into());
-            // A persistent store keeps the nodes of a run that was killed;
-            // they are this cluster's, live-looking or not.
-            config.existing = ExistingNode::Own;
-            let started = start_step(&format!("node {name} to register"), async {
-                NodeAgent::start(client.clone(), config)
-                    .await
-                    .context("cannot start the embedded nodes")
-            })
-            .await;
+        let runtime = args.runtime.unwrap_or(Runtime::Sim);
+        let mut starting = futures::stream::iter(0..args.nodes)
+            .map(|index| start_node(client.clone(), format!("kstress-node-{index}"), runtime))
+            .buffer_unordered(NODE_STARTS_AT_ONCE);
+        let mut progress = StartProgress::new(args.nodes);
+        while let Some(started) = starting.next().await {
             match started {
                 Ok(node) => parts.nodes.push(node),
                 Err(err) => {
+                    // The starts under way finish first, so that every
+                    // registered node is stopped with the rest.
+                    while let Some(started) = starting.next().await {
+                        parts.nodes.extend(started.ok());
+                    }
                     parts.stop().await;
                     return Err(err);
                 }
             }
+            progress.registered(parts.nodes.len());
         }
+        progress.done();
         Ok(parts)
     }
 
@@ -247,6 +248,89 @@ impl Parts {
         }
         self.controllers.shutdown().await;
         self.server.shutdown().await;
+    }
+}
+
+/// Nodes registered at the same time: a node's start is a few requests,
+/// so a handful in flight keeps the server busy without crowding out the
+/// controllers starting beside them.
+const NODE_STARTS_AT_ONCE: usize = 16;
+
+/// Starts the simulated node `name`, bounded by [`START_STEP_TIMEOUT`].
+async fn start_node(client: Client, name: String, runtime: Runtime) -> anyhow::Result<NodeAgent> {
+    let mut config = NodeConfig::new(&name, runtime.into());
+    // A persistent store keeps the nodes of a run that was killed; they
+    // are this cluster's, live-looking or not.
+    config.existing = ExistingNode::Own;
+    start_step(&format!("node {name} to register"), async {
+        NodeAgent::start(client, config)
+            .await
+            .with_context(|| format!("cannot start the embedded node {name}"))
+    })
+    .await
+}
+
+/// Tells a user waiting for many nodes how far their start has come: a
+/// line on stderr every [`PROGRESS_EVERY`] once the start has taken that
+/// long, and the total at the end if any line was printed.
+struct StartProgress {
+    total: usize,
+    began: Instant,
+    next_line: Instant,
+    printed: bool,
+}
+
+/// How often [`StartProgress`] reports.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+impl StartProgress {
+    fn new(total: usize) -> Self {
+        Self::starting_at(total, Instant::now())
+    }
+
+    fn starting_at(total: usize, began: Instant) -> Self {
+        StartProgress {
+            total,
+            began,
+            next_line: began + PROGRESS_EVERY,
+            printed: false,
+        }
+    }
+
+    fn registered(&mut self, count: usize) {
+        if let Some(line) = self.line(count, Instant::now()) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line due at `now` with `count` nodes registered, if any.
+    fn line(&mut self, count: usize, now: Instant) -> Option<String> {
+        if now < self.next_line || count >= self.total {
+            return None;
+        }
+        self.printed = true;
+        self.next_line = now + PROGRESS_EVERY;
+        Some(format!(
+            "starting the embedded cluster: {count} of {} nodes registered",
+            self.total
+        ))
+    }
+
+    fn done(&self) {
+        if let Some(line) = self.summary(Instant::now()) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The closing line, only after progress lines.
+    fn summary(&self, now: Instant) -> Option<String> {
+        self.printed.then(|| {
+            format!(
+                "starting the embedded cluster: {} nodes registered in {:.1} s",
+                self.total,
+                (now - self.began).as_secs_f64()
+            )
+        })
     }
 }
 
@@ -317,6 +401,32 @@ mod tests {
         );
         assert!(
             Flags::try_parse_from(["kstress", "--max-mutating-requests-inflight", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn a_long_start_reports_its_progress_and_a_short_one_stays_quiet() {
+        let began = Instant::now();
+        let mut quick = StartProgress::starting_at(3, began);
+        assert_eq!(quick.line(3, began + Duration::from_millis(50)), None);
+        assert_eq!(quick.summary(began + Duration::from_millis(50)), None);
+
+        let mut long = StartProgress::starting_at(5000, began);
+        assert_eq!(long.line(100, began + Duration::from_secs(1)), None);
+        assert_eq!(
+            long.line(900, began + PROGRESS_EVERY).as_deref(),
+            Some("starting the embedded cluster: 900 of 5000 nodes registered")
+        );
+        assert_eq!(
+            long.line(950, began + PROGRESS_EVERY),
+            None,
+            "one line per period"
+        );
+        assert!(long.line(2000, began + 2 * PROGRESS_EVERY).is_some());
+        assert_eq!(
+            long.summary(began + Duration::from_millis(11_200))
+                .as_deref(),
+            Some("starting the embedded cluster: 5000 nodes registered in 11.2 s")
         );
     }
 

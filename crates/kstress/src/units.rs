@@ -15,6 +15,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(signed).map_err(|_| format!("duration {text:?} must not be negative"))
 }
 
+/// A duration option whose default `--help` shows in the unit it is
+/// written in (`60s`, `250ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(Span)
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.subsec_nanos() == 0 {
+            write!(f, "{}s", self.0.as_secs())
+        } else {
+            write!(f, "{}ms", self.0.as_millis())
+        }
+    }
+}
+
 /// Parses a byte size: a plain number of bytes, or a number with a unit:
 /// `KiB`, `MiB`, `GiB` (also written `K`/`Ki`, ...) or the decimal `kB`,
 /// `MB`, `GB`.
@@ -59,6 +82,18 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn spans_print_as_they_parse() {
+        for text in ["60s", "250ms", "0s"] {
+            let span: Span = text.parse().expect("a span");
+            assert_eq!(span.to_string(), text);
+        }
+        assert_eq!(
+            "2m".parse::<Span>().map(|s| s.to_string()),
+            Ok("120s".into())
+        );
     }
 
     #[test]

@@ -106,3 +106,44 @@ async fn the_sim_runtime_is_refused_before_anything_starts() {
     );
     assert!(stdout.is_empty(), "no scenario ran: {stdout}");
 }
+
+/// The bounds on the scenarios' waits are printed before they start and
+/// are set by flags: a restart bound far too short for a crash loop fails
+/// that scenario at once, naming the bound it hit.
+#[tokio::test]
+async fn wait_bounds_are_shown_and_honoured() {
+    let output = tokio::time::timeout(
+        WAIT,
+        Command::new(KSTRESS)
+            .args([
+                "conformance",
+                "node",
+                "--focus",
+                "^lifecycle/restart-always$",
+                "--restart-timeout",
+                "1s",
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the scenario ends within the bound")
+    .expect("exit status");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "waits are bounded: pods 60s (--pod-timeout), restarts 1s (--restart-timeout), \
+             image pulls 300s (--image-pull-timeout), events 30s (--event-timeout), \
+             clean-up 120s (--cleanup-timeout)"
+        ),
+        "{stderr}"
+    );
+    let failed = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL lifecycle/restart-always"))
+        .unwrap_or_else(|| panic!("the scenario fails: {stdout}"));
+    assert!(failed.contains("timed out after 1s"), "{stdout}");
+}

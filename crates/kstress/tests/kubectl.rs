@@ -454,3 +454,76 @@ async fn describe_pod_lists_scheduled_then_pulling_then_pulled() {
         "the pod's events, in the order describe lists them"
     );
 }
+
+/// Custom resources get kube-apiserver's columns: NAME and AGE when the
+/// definition declares none, its own columns (a `date` one shown as an
+/// age) when it does; definitions themselves list NAME and CREATED AT.
+#[tokio::test]
+async fn custom_resources_list_with_upstream_columns() {
+    let serve = Serve::start().await;
+    let crd = write(
+        serve.dir.path(),
+        "crd.yaml",
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v2
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Made, type: date, jsonPath: .metadata.creationTimestamp}
+"#,
+    );
+    serve
+        .ok(&["apply", "-f", crd.to_str().expect("UTF-8 path")])
+        .await;
+    serve
+        .ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+            "--timeout=60s",
+        ])
+        .await;
+    let widget = write(
+        serve.dir.path(),
+        "widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n",
+    );
+    serve
+        .ok(&["apply", "-f", widget.to_str().expect("UTF-8 path")])
+        .await;
+
+    let rows = |out: String| -> Vec<Vec<String>> {
+        out.lines()
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .collect()
+    };
+    let v1 = rows(serve.ok(&["get", "widgets.v1.example.com"]).await);
+    assert_eq!(v1[0], ["NAME", "AGE"], "{v1:?}");
+    assert_eq!(v1[1][0], "w1", "{v1:?}");
+    assert!(v1[1][1].ends_with('s'), "an age such as 0s: {v1:?}");
+
+    let v2 = rows(serve.ok(&["get", "widgets.v2.example.com"]).await);
+    assert_eq!(v2[0], ["NAME", "SIZE", "MADE"], "{v2:?}");
+    assert_eq!(&v2[1][..2], ["w1", "3"], "{v2:?}");
+    assert!(v2[1][2].ends_with('s'), "the date column as an age: {v2:?}");
+
+    let crds = rows(serve.ok(&["get", "crds"]).await);
+    assert_eq!(crds[0], ["NAME", "CREATED", "AT"], "{crds:?}");
+    assert_eq!(crds[1][0], "widgets.example.com", "{crds:?}");
+}
