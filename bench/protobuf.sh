@@ -2,9 +2,8 @@
 # GET of a 10 KiB pod: JSON against protobuf (issue 13: protobuf for every
 # built-in kind).
 #
-# One `kstress serve` (memory store, no nodes; the pod names a node that
-# does not exist, so nothing writes it during the run), one pod of about
-# 10 KiB. h2load GETs it by name over TLS + HTTP/2 with 16 concurrent
+# One `kstress serve` (memory store, no nodes, so the pod stays Pending
+# and nothing writes it during the run), one pod of about 10 KiB. h2load GETs it by name over TLS + HTTP/2 with 16 concurrent
 # streams on one connection, alternately with `Accept: application/json`
 # and `Accept: application/vnd.kubernetes.protobuf, */*` (what client-go's
 # typed clients send), ROUNDS times each, so both see the same machine.
@@ -48,11 +47,11 @@ payload=$(head -c 10240 /dev/zero | tr '\0' 'x')
 curl_api -H 'Content-Type: application/json' -X POST "$api/api/v1/namespaces" \
   -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >/dev/null
 curl_api -H 'Content-Type: application/json' -X POST "$api/api/v1/namespaces/bench/pods" \
-  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"labels\":{\"app\":\"bench\"},\"annotations\":{\"payload\":\"${payload:0:9500}\"}},\"spec\":{\"nodeName\":\"bench-node\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"sleep\",\"3600\"],\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}},\"ports\":[{\"containerPort\":80}]}]}}" >/dev/null
+  -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-10k\",\"labels\":{\"app\":\"bench\"},\"annotations\":{\"payload\":\"${payload:0:9500}\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"sleep\",\"3600\"],\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}},\"ports\":[{\"containerPort\":80}]}]}}" >/dev/null
 path=/api/v1/namespaces/bench/pods/pod-10k
 json_accept="application/json"
 pb_accept="application/vnd.kubernetes.protobuf, */*"
-size_of() { curl_api -H "Accept: $1" -o "$work/body" -w '%{size_download} %{content_type}' "$api$path"; }
+size_of() { curl_api -H "Accept: $1" -o "$work/body" -w '%{size_download} %{content_type}\n' "$api$path"; }
 read -r json_size json_type < <(size_of "$json_accept")
 read -r pb_size pb_type < <(size_of "$pb_accept")
 [ "$json_type" = application/json ] || { echo "JSON GET answered $json_type" >&2; exit 1; }

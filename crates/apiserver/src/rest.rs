@@ -289,7 +289,11 @@ async fn execute(
             let body = read_body(shared, req.into_body()).await?;
             match (path.name.as_deref(), sub) {
                 (Some(name), Some("binding")) => {
-                    let binding = parse_json(&body)?;
+                    let binding = if is_protobuf(&content_type) {
+                        crate::protobuf::decode_kind("v1", "Binding", &body)?
+                    } else {
+                        parse_json(&body)?
+                    };
                     bind_pod(api, &def, ns, name, &binding).await?;
                     Ok(json_response(201, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}).to_string()))
                 }
@@ -304,8 +308,12 @@ async fn execute(
         }
         Verb::Update => {
             let body = read_body(shared, req.into_body()).await?;
-            let mut obj = parse_body(&def, &content_type, &body)?;
             if sub == Some("scale") {
+                // A Scale has no message in the table: JSON only.
+                if is_protobuf(&content_type) {
+                    return Err(ApiError::unsupported_media_type(&content_type));
+                }
+                let obj = parse_json(&body)?;
                 let written = update_scale(api, &def, ns, &name, |scale| {
                     *scale = obj.clone();
                     Ok(())
@@ -316,6 +324,7 @@ async fn execute(
                     scale_view(&def, &written.object.value).to_string(),
                 ));
             }
+            let mut obj = parse_body(&def, &content_type, &body)?;
             let scope = write_scope(sub);
             let warnings = validate_fields(shared, snapshot, &def, &q, &mut obj)?;
             let written = api.update(&def, ns, &name, obj, scope, dry_run).await?;
@@ -385,9 +394,13 @@ async fn execute(
     }
 }
 
+fn is_protobuf(content_type: &str) -> bool {
+    content_type.starts_with(crate::protobuf::CONTENT_TYPE)
+}
+
 /// A create or update body, JSON or protobuf.
 fn parse_body(def: &ResourceDef, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
+    if is_protobuf(content_type) {
         crate::protobuf::decode(def, body)
     } else {
         parse_json(body)
@@ -397,7 +410,7 @@ fn parse_body(def: &ResourceDef, content_type: &str, body: &[u8]) -> Result<Valu
 /// A DeleteOptions body, JSON or protobuf, as JSON bytes; empty when the
 /// request has none.
 fn delete_options(content_type: &str, body: &Bytes) -> Result<Bytes, ApiError> {
-    if content_type.starts_with(crate::protobuf::CONTENT_TYPE) && !body.is_empty() {
+    if is_protobuf(content_type) && !body.is_empty() {
         let options = crate::protobuf::decode_delete_options(body)?;
         Ok(Bytes::from(options.to_string()))
     } else {

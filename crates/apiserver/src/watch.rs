@@ -348,7 +348,10 @@ impl Writer {
 /// bookmark, an error Status), which has a message whenever the watched
 /// kind has.
 fn protobuf_frame(kind: &str, object: &Value) -> Bytes {
-    let encoded = crate::protobuf::encode(object).unwrap_or_default();
+    let encoded = crate::protobuf::encode(object).unwrap_or_else(|err| {
+        tracing::warn!("watch: a {kind} event has no protobuf form: {err}");
+        Vec::new()
+    });
     Bytes::from(crate::protobuf::watch_frame(kind, &encoded))
 }
 

@@ -13,10 +13,11 @@ pub struct Root {
     pub list: String,
 }
 
-/// Messages of the API machinery: request options and errors. (Watch
-/// events are written by hand: their object is an envelope, not a
-/// message of the table.)
+/// Messages of the API machinery (request options, errors) and the
+/// pods/binding body. (Watch events are written by hand: their object is
+/// an envelope, not a message of the table.)
 pub const EXTRA: &[&str] = &[
+    "k8s.io.api.core.v1.Binding",
     "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
     "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
 ];

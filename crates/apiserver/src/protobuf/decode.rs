@@ -116,10 +116,9 @@ fn object(msg: &Message, buf: &[u8]) -> Result<Map<String, Value>, TranscodeErro
                 let list = out
                     .entry(field.json)
                     .or_insert_with(|| Value::Array(Vec::new()));
-                let Value::Array(list) = list else {
-                    unreachable!("repeated fields hold arrays")
-                };
-                repeated(msg, field, value, list)?;
+                if let Value::Array(list) = list {
+                    repeated(msg, field, value, list)?;
+                }
             }
             Label::Map => {
                 let wire::Value::Len(entry) = value else {

@@ -672,6 +672,15 @@ pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message = Message {
     ],
 };
 
+pub(super) static CORE_V1_BINDING: Message = Message {
+    name: "k8s.io.api.core.v1.Binding",
+    form: Form::Object,
+    fields: &[
+        f(1, "metadata", One, Msg(&META_V1_OBJECT_META)),
+        f(2, "target", One, Msg(&CORE_V1_OBJECT_REFERENCE)),
+    ],
+};
+
 pub(super) static CORE_V1_CSI_PERSISTENT_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.CSIPersistentVolumeSource",
     form: Form::Object,

@@ -59,10 +59,12 @@ impl From<prost::DecodeError> for TranscodeError {
 }
 
 /// The message of an object of `api_version` and `kind`: a built-in kind,
-/// its list (`PodList`), or a Status.
+/// its list (`PodList`), a Status or a pod's Binding.
 fn message_for(api_version: &str, kind: &str) -> Option<&'static Message> {
-    if kind == "Status" && api_version == "v1" {
-        return Some(&messages::META_V1_STATUS);
+    match (api_version, kind) {
+        ("v1", "Status") => return Some(&messages::META_V1_STATUS),
+        ("v1", "Binding") => return Some(&messages::CORE_V1_BINDING),
+        _ => {}
     }
     let found = |k: &str| {
         messages::KINDS
@@ -85,15 +87,21 @@ pub fn offered(def: &ResourceDef) -> bool {
 
 /// The JSON form of a protobuf request body for `def`.
 pub fn decode(def: &ResourceDef, body: &[u8]) -> Result<Value, ApiError> {
-    let message = message_for(&def.api_version(), &def.kind).ok_or_else(|| {
+    decode_kind(&def.api_version(), &def.kind, body)
+}
+
+/// The JSON form of a protobuf request body holding an `api_version`
+/// `kind` (a subresource's body: a pod's Binding); 415 for kinds without
+/// a message.
+pub fn decode_kind(api_version: &str, kind: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let message = message_for(api_version, kind).ok_or_else(|| {
         ApiError::unsupported_media_type(&format!(
-            "{CONTENT_TYPE} (for {}; send application/json)",
-            def.kind
+            "{CONTENT_TYPE} (for {kind}; send application/json)"
         ))
     })?;
     let mut object = decode_envelope(message, body).map_err(bad)?;
-    object["apiVersion"] = def.api_version().into();
-    object["kind"] = def.kind.clone().into();
+    object["apiVersion"] = api_version.into();
+    object["kind"] = kind.into();
     Ok(object)
 }
 

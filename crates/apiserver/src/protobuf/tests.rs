@@ -541,6 +541,28 @@ fn zero_values_of_non_pointer_fields_stand_for_absent() {
 }
 
 #[test]
+fn pod_bindings_decode() {
+    let binding = pb::core::v1::Binding {
+        metadata: Some(pb_meta::ObjectMeta {
+            name: Some("web".into()),
+            ..Default::default()
+        }),
+        target: Some(pb::core::v1::ObjectReference {
+            kind: Some("Node".into()),
+            name: Some("node-1".into()),
+            ..Default::default()
+        }),
+    };
+    let mut body = MAGIC.to_vec();
+    wire::put_bytes(&mut body, 2, &binding.encode_to_vec());
+    assert_eq!(
+        decode_kind("v1", "Binding", &body).unwrap(),
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"},
+               "target": {"kind": "Node", "name": "node-1"}})
+    );
+}
+
+#[test]
 fn delete_options_decode() {
     let options = pb_meta::DeleteOptions {
         grace_period_seconds: Some(0),

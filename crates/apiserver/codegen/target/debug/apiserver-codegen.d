@@ -1,0 +1,1 @@
+/work/main/crates/apiserver/codegen/target/debug/apiserver-codegen: /work/main/crates/apiserver/codegen/src/emit.rs /work/main/crates/apiserver/codegen/src/json_names.rs /work/main/crates/apiserver/codegen/src/main.rs /work/main/crates/apiserver/codegen/src/presence.rs /work/main/crates/apiserver/codegen/src/prost_source.rs /work/main/crates/apiserver/codegen/src/roots.rs
