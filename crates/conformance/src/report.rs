@@ -86,6 +86,7 @@ impl Report {
             target_rate_per_s: None,
             achieved_rate_per_s: None,
             extra: [(RESULTS_SECTION.to_owned(), section(&results))].into(),
+            ..RunInfo::default()
         };
         Ok(Self {
             measured: measure::Report::new(info, measurement.snapshot()),

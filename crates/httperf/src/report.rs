@@ -60,6 +60,7 @@ impl ClientReport {
                 ("throughput".to_owned(), throughput),
                 ("stop_reason".to_owned(), json!(end.as_str())),
             ]),
+            ..RunInfo::default()
         };
         Self {
             report: Report::new(info, snapshot),

@@ -4,6 +4,7 @@ mod conformance_cmd;
 mod embedded;
 mod httperf_cmd;
 mod node_cmd;
+mod pod_latency_args;
 mod run;
 mod scenario_cmd;
 mod serve;
@@ -99,8 +100,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", error_chain(&err));
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// Exit status of a run that completed but failed one of its gates: the
+/// cluster fell short, which scripts tell apart from a run that could not
+/// be carried out (status 1) or a usage error (status 2).
+const GATES_FAILED: u8 = 3;
+
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let gates_failed = err
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(load::Error::GatesFailed(_))));
+    if gates_failed {
+        ExitCode::from(GATES_FAILED)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -20,6 +20,7 @@ use load::thrash::Thrash;
 use load::watch_latency::WatchLatency;
 use load::watch_loop::WatchLoop;
 
+use crate::pod_latency_args::PodLatencyArgs;
 use crate::signals::Interrupts;
 use crate::target::TargetArgs;
 use crate::units::{parse_duration, parse_size};
@@ -102,6 +103,9 @@ struct CommonArgs {
     /// (at least 1).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     max_error_seconds: u64,
+
+    #[command(flatten)]
+    pod_latency: PodLatencyArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -410,6 +414,7 @@ impl Scenario {
             skip_namespace_creation: common.skip_namespace_creation,
             keep: common.keep,
             max_error_seconds: common.max_error_seconds,
+            pod_latency: common.pod_latency.options(),
         };
         Ok(Plan::new(driver, objects.map(ObjectArgs::spec), options)?)
     }

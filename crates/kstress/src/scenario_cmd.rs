@@ -13,6 +13,7 @@ use load::control::Control;
 use load::lifecycle::{Cluster, Plan, RunOptions};
 use scenario::{BUILTINS, Scenario, ScenarioDriver, Source};
 
+use crate::pod_latency_args::PodLatencyArgs;
 use crate::signals::Interrupts;
 use crate::target::TargetArgs;
 
@@ -74,6 +75,9 @@ struct RunArgs {
     /// End the run when every request has failed for this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     max_error_seconds: u64,
+
+    #[command(flatten)]
+    pod_latency: PodLatencyArgs,
 }
 
 /// What kstress tells a scenario's template about the cluster, before
@@ -166,6 +170,7 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
             skip_namespace_creation: false,
             keep: args.keep,
             max_error_seconds: args.max_error_seconds,
+            pod_latency: args.pod_latency.options(),
         };
         let driver = ScenarioDriver::new(scenario, args.keep);
         eprintln!("scenario run {}", driver.uuid());

@@ -401,6 +401,142 @@ fn every_built_in_scenario_runs_scaled_down_on_the_embedded_cluster() {
         results["operations"]["node-density: create Pod"]["count"],
         220
     );
+    // Its podLatency measurement saw every pod it created, none lost.
+    let pods = &results["pod_latency"];
+    assert_eq!(
+        (&pods["pods"], &pods["ready"]),
+        (&220.into(), &220.into()),
+        "{pods}"
+    );
+    assert_eq!(pods["transitions"]["Ready"]["count"], 220, "{pods}");
+}
+
+const POD_LATENCY: &str = r#"
+global:
+  gc: true
+  measurements:
+    - name: podLatency
+      thresholds:
+        - conditionType: Ready
+          metric: Max
+          threshold: 2m
+jobs:
+  - name: quick
+    jobIterations: 8
+    namespace: pl-quick
+    namespacedIterations: false
+    waitWhenFinished: true
+    maxWaitTimeout: 2m
+    objects:
+      - objectTemplate: templates/pod.yml
+        replicas: 1
+        inputVars: {delay: 0s}
+  - name: slow
+    jobIterations: 1
+    namespace: pl-slow
+    namespacedIterations: false
+    waitWhenFinished: true
+    maxWaitTimeout: 2m
+    objects:
+      - objectTemplate: templates/deployment.yml
+        replicas: 1
+"#;
+
+const POD_LATENCY_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: quick-{{ .Iteration }}
+spec:
+  containers:
+    - {name: c, image: registry.k8s.io/pause:3.10}
+"#;
+
+const POD_LATENCY_DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: slow
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: slow}}
+  template:
+    metadata:
+      labels: {app: slow}
+      annotations: {sim.kstress.io/start-delay: 1500ms}
+    spec:
+      containers:
+        - {name: c, image: registry.k8s.io/pause:3.10}
+"#;
+
+/// podLatency stamps what the simulated kubelet was scripted to do: pods
+/// whose containers take 1.5 s to start are Ready no sooner, and not much
+/// later; pods of a Deployment are measured and grouped by the job that
+/// created the Deployment; a gate that cannot hold fails the run with
+/// exit status 3, distinct from a run that failed to execute.
+#[test]
+fn pod_latency_matches_the_scripted_start_and_gates_fail_with_their_own_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &[
+            ("pl.yml", POD_LATENCY),
+            ("templates/pod.yml", POD_LATENCY_POD),
+            ("templates/deployment.yml", POD_LATENCY_DEPLOYMENT),
+        ],
+    );
+    let file = dir.path().join("pl.yml");
+    let file = file.to_str().expect("utf-8");
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = scenario(&[
+        "run",
+        file,
+        "--nodes",
+        "2",
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    let results = results(&out);
+    let pods = &results["pod_latency"];
+    assert_eq!(
+        (&pods["pods"], &pods["ready"]),
+        (&14.into(), &14.into()),
+        "{pods}"
+    );
+    let ready = |group: &str, figure: &str| {
+        pods["groups"][group]["transitions"]["Ready"][figure]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{group} Ready {figure}: {pods}"))
+    };
+    assert_eq!(pods["groups"]["slow"]["pods"], 6, "{pods}");
+    assert_eq!(pods["groups"]["quick"]["pods"], 8, "{pods}");
+    // The scripted delay is a floor; the bound above allows for a busy
+    // 2-core machine.
+    assert!(ready("slow", "p50_ms") >= 1500.0, "{pods}");
+    assert!(ready("slow", "max_ms") < 1500.0 + 10_000.0, "{pods}");
+    assert!(ready("quick", "p50_ms") < ready("slow", "p50_ms"), "{pods}");
+    let gates = results["gates"].as_array().expect("gates");
+    assert_eq!(gates.len(), 1, "{gates:?}");
+    assert_eq!(gates[0]["passed"], true, "{gates:?}");
+
+    let output = kstress()
+        .args(["scenario", "run", file, "--nodes", "2"])
+        .args(["--pod-latency-threshold", "Ready:Max:1s"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("kstress starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("gate: podLatency Ready Max:") && stdout.contains("(limit 1000 ms) FAILED"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("error: gates failed: podLatency Ready Max:"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -440,6 +576,24 @@ fn bad_scenarios_are_reported_all_at_once_with_file_and_line() {
             (
                 "needs-var.yml",
                 "jobs:\n  - name: a\n    jobIterations: {{ .COUNT }}\n",
+            ),
+            (
+                "gates.yml",
+                r#"global:
+  measurements:
+    - name: podLatency
+      thresholds:
+        - conditionType: Readyy
+          metric: P99
+          threshold: 5s
+        - conditionType: Ready
+          metric: P99
+          threshold: soon
+jobs:
+  - name: a
+    objects:
+      - objectTemplate: templates/ok.yml
+"#,
             ),
         ],
     );
@@ -487,6 +641,17 @@ fn bad_scenarios_are_reported_all_at_once_with_file_and_line() {
     assert!(!ok && stdout.is_empty());
     assert!(
         stderr.contains("jobs[0] (a): objects: the job has no objects"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = scenario(&["check", &path("gates.yml")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("gates.yml:5: podLatency threshold Readyy/P99/5s: unknown conditionType"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("gates.yml:10: podLatency threshold Ready/P99/soon: invalid duration"),
         "{stderr}"
     );
 

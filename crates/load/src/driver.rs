@@ -9,15 +9,17 @@
 use async_trait::async_trait;
 use kube::Client;
 use measure::Class;
+use podlatency::Selection;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::churn::Churn;
+use crate::lifecycle::PodLatencyOptions;
 use crate::objects::{Template, payload};
 use crate::resource::{self, Resource};
 use crate::thrash::Thrash;
 use crate::watch_latency::DeleteLog;
-use crate::{Context, Error, Output};
+use crate::{Context, Error, Output, RUN_LABEL};
 
 /// A load driver with its options settled.
 #[async_trait]
@@ -51,6 +53,25 @@ pub trait Driver: Send + Sync {
     /// name instead.
     fn uses_namespace(&self) -> bool {
         true
+    }
+
+    /// Pod startup latency the driver asks for itself (a scenario's
+    /// `podLatency` measurement), besides what the command line asks for.
+    fn pod_latency(&self) -> Option<PodLatencyOptions> {
+        None
+    }
+
+    /// The pods a pod latency measurement of the run watches: by default
+    /// those carrying the run's label in its namespace, in one group named
+    /// after the driver.
+    fn pod_selection(&self, ctx: &Context) -> Selection {
+        Selection {
+            namespace: (!ctx.namespace.is_empty()).then(|| ctx.namespace.clone()),
+            label_selector: format!("{RUN_LABEL}={}", ctx.run_id),
+            group_label: None,
+            group: self.name().to_owned(),
+            records: false,
+        }
     }
 
     /// Checks the cluster before the run's namespace is created; `embedded`

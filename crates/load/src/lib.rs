@@ -129,6 +129,11 @@ pub enum Error {
     /// request failed, or some class had only failed requests.
     #[error("{0}")]
     Failed(String),
+    /// The run completed but did not hold one of its gates (measurement
+    /// thresholds): the cluster, not the run, fell short. `kstress` exits
+    /// with its own code for it.
+    #[error("gates failed: {0}")]
+    GatesFailed(String),
     /// The run's objects or namespace could not be removed.
     #[error("cannot clean up {what}: {source}")]
     Cleanup {

@@ -12,7 +12,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::Client;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
-use measure::{Measurement, MetricsServer, Progress, Registry, Report, RunInfo};
+use measure::{
+    Measurement, MetricsServer, PodLatencySummary, Progress, Registry, Report, RunInfo, Threshold,
+};
+use podlatency::PodLatency;
 use serde_json::{Value, json};
 
 use crate::control::{Control, StopReason};
@@ -43,6 +46,30 @@ pub struct RunOptions {
     pub keep: bool,
     /// End the run when every request has failed for this long.
     pub max_error_seconds: u64,
+    /// Measure pod startup latency (kube-burner's `podLatency`).
+    pub pod_latency: Option<PodLatencyOptions>,
+}
+
+/// A pod startup latency measurement and its gates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodLatencyOptions {
+    /// Bounds the run must hold; one that fails fails the run with
+    /// [`Error::GatesFailed`].
+    pub thresholds: Vec<Threshold>,
+    /// Keep one record per pod in results.json.
+    pub records: bool,
+}
+
+impl PodLatencyOptions {
+    /// Both measurements' gates in one, each pod's records if either asks.
+    fn merge(self, other: PodLatencyOptions) -> PodLatencyOptions {
+        let mut thresholds = self.thresholds;
+        thresholds.extend(other.thresholds);
+        PodLatencyOptions {
+            thresholds,
+            records: self.records || other.records,
+        }
+    }
 }
 
 /// The cluster a run loads.
@@ -200,15 +227,17 @@ impl Plan {
             ),
             _ => None,
         };
-        match failure {
-            Some(failure) => {
-                if let Err(err) = cleanup {
-                    eprintln!("warning: {err}");
-                }
-                Err(Error::Failed(failure))
+        let failure = match failure {
+            Some(failure) => Error::Failed(failure),
+            None if !ended.failed_gates.is_empty() => {
+                Error::GatesFailed(ended.failed_gates.join("; "))
             }
-            None => cleanup,
+            None => return cleanup,
+        };
+        if let Err(err) = cleanup {
+            eprintln!("warning: {err}");
         }
+        Err(failure)
     }
 
     /// Runs the driver with its measurement, progress, metrics and stop
@@ -221,6 +250,18 @@ impl Plan {
         cluster: &Cluster<'_>,
     ) -> Result<Ended, Error> {
         let options = &self.options;
+        // The pod watch is open before the first pod is created.
+        let pod_latency = match self.pod_latency() {
+            Some(pod_latency) => {
+                let mut selection = self.driver.pod_selection(ctx);
+                selection.records = pod_latency.records;
+                let measuring = PodLatency::start(ctx.client.clone(), selection)
+                    .await
+                    .map_err(|err| Error::Invalid(err.to_string()))?;
+                Some((measuring, pod_latency.thresholds))
+            }
+            None => None,
+        };
         let metrics = match options.metrics_addr {
             Some(addr) => {
                 let mut registry = Registry::default();
@@ -253,14 +294,31 @@ impl Plan {
             timer.abort();
         }
         let reason = control.reason();
-        let reported = driven.and_then(|output| self.report(ctx, output, reason.as_ref(), cluster));
+        let pod_latency = match pod_latency {
+            Some((measuring, thresholds)) => Some((measuring.finish().await, thresholds)),
+            None => None,
+        };
+        let reported = driven
+            .and_then(|output| self.report(ctx, output, reason.as_ref(), cluster, pod_latency));
         if let Some(metrics) = metrics {
             metrics.shutdown().await;
         }
+        let reported = reported?;
+        let results = reported.results();
         Ok(Ended {
             reason,
-            all_failed: AllFailed::find(reported?.results()),
+            all_failed: AllFailed::find(results),
+            failed_gates: results.failed_gates().map(ToString::to_string).collect(),
         })
+    }
+
+    /// The pod latency measurement of the run: the driver's own and the
+    /// command line's.
+    fn pod_latency(&self) -> Option<PodLatencyOptions> {
+        match (self.driver.pod_latency(), self.options.pod_latency.clone()) {
+            (Some(own), Some(asked)) => Some(own.merge(asked)),
+            (own, asked) => own.or(asked),
+        }
     }
 
     /// Prints the results table and writes results.json (and the HTML
@@ -271,6 +329,7 @@ impl Plan {
         output: Output,
         reason: Option<&StopReason>,
         cluster: &Cluster<'_>,
+        pod_latency: Option<(PodLatencySummary, Vec<Threshold>)>,
     ) -> Result<Report, Error> {
         let mut extra = output.extra;
         if let Some(reason) = reason {
@@ -287,6 +346,11 @@ impl Plan {
                 target_rate_per_s: output.target_rate_per_s,
                 achieved_rate_per_s: output.achieved_rate_per_s,
                 extra,
+                gates: pod_latency
+                    .as_ref()
+                    .map(|(summary, thresholds)| summary.judge(thresholds))
+                    .unwrap_or_default(),
+                pod_latency: pod_latency.map(|(summary, _)| summary),
             },
             ctx.measurement.snapshot(),
         );
@@ -310,6 +374,8 @@ struct Ended {
     /// Classes whose every request failed: such a run measured nothing of
     /// them, whatever its stop reason.
     all_failed: Vec<AllFailed>,
+    /// The gates that did not hold, as the report words them.
+    failed_gates: Vec<String>,
 }
 
 /// A class with requests, every one of them failed.

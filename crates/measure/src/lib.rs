@@ -57,6 +57,7 @@
 mod histogram;
 mod html;
 mod metrics;
+mod pod_latency;
 mod progress;
 mod record;
 mod results;
@@ -69,6 +70,10 @@ use std::path::{Path, PathBuf};
 
 pub use histogram::{Bucket, LatencyHistogram, MAX_LATENCY, REFERENCE_BUCKETS_MS};
 pub use metrics::MetricsServer;
+pub use pod_latency::{
+    GateVerdict, GroupLatency, Metric, NOT_READY_LISTED, PodLatencySummary, PodRecord, PodState,
+    Quantiles, TRANSITIONS, Threshold,
+};
 pub use progress::Progress;
 pub use prometheus_client::registry::Registry;
 pub use record::{Class, ClassId, ErrorCode, Kind, LiveTotals, Measurement, Outcome, Recorder};

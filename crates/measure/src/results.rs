@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::histogram::{Bucket, LatencyHistogram, REFERENCE_BUCKETS_MS, millis};
+use crate::pod_latency::{GateVerdict, PodLatencySummary};
 use crate::record::Kind;
 use crate::slo::{SloCheck, check_slos};
 use crate::snapshot::{ClassSnapshot, Snapshot};
@@ -41,6 +42,10 @@ pub struct RunInfo {
     /// Driver-specific sections (e.g. watch events received, 410s
     /// recovered), written under `extra`.
     pub extra: BTreeMap<String, Value>,
+    /// Pod startup latency, when it was measured.
+    pub pod_latency: Option<PodLatencySummary>,
+    /// Verdicts of the run's gates.
+    pub gates: Vec<GateVerdict>,
 }
 
 /// The results.json document.
@@ -71,6 +76,12 @@ pub struct Results {
     /// Driver-specific sections.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, Value>,
+    /// Pod startup latency, when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_latency: Option<PodLatencySummary>,
+    /// Verdicts of the run's gates (measurement thresholds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateVerdict>,
 }
 
 /// One operation class over the whole run.
@@ -193,7 +204,14 @@ impl Results {
                 duration_s,
             ),
             extra: info.extra,
+            pod_latency: info.pod_latency,
+            gates: info.gates,
         }
+    }
+
+    /// The gates that did not hold.
+    pub fn failed_gates(&self) -> impl Iterator<Item = &GateVerdict> {
+        self.gates.iter().filter(|gate| !gate.passed)
     }
 
     /// Writes `results.json` into `dir`, creating it; a reader never sees a
@@ -394,6 +412,7 @@ mod tests {
             target_rate_per_s: Some(3.0),
             achieved_rate_per_s: None,
             extra: BTreeMap::new(),
+            ..RunInfo::default()
         }
     }
 

@@ -52,6 +52,12 @@ pub fn render_table(results: &Results) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    if let Some(pod_latency) = &results.pod_latency {
+        out.push_str(&pod_latency.table());
+    }
+    for gate in &results.gates {
+        let _ = writeln!(out, "gate: {gate}");
+    }
     out
 }
 

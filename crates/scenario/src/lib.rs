@@ -16,9 +16,11 @@ pub mod source;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use ::load::lifecycle::PodLatencyOptions;
 use async_trait::async_trait;
 use kube::Client;
 use measure::Class;
+use podlatency::Selection;
 use serde_json::{Value, json};
 
 pub use crate::load::{Problems, Scenario};
@@ -90,6 +92,22 @@ impl ::load::driver::Driver for ScenarioDriver {
 
     fn runs_for_duration(&self) -> bool {
         false
+    }
+
+    fn pod_latency(&self) -> Option<PodLatencyOptions> {
+        self.scenario.pod_latency.clone()
+    }
+
+    /// The run's pods in every namespace, grouped by the job that created
+    /// them (directly or through a workload).
+    fn pod_selection(&self, _ctx: &::load::Context) -> Selection {
+        Selection {
+            namespace: None,
+            label_selector: format!("{}={}", labels::UUID, self.uuid),
+            group_label: Some(labels::JOB.to_owned()),
+            group: self.scenario.name.clone(),
+            records: false,
+        }
     }
 
     async fn check_cluster(&self, client: &Client, _embedded: bool) -> Result<(), ::load::Error> {

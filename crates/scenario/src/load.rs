@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ::load::lifecycle::PodLatencyOptions;
 use gotemplate::{MissingKey, Template};
+use measure::{Metric, Threshold};
 use serde_json::{Value, json};
 
-use crate::config::{ChurnMode, Config, JobType};
+use crate::config::{ChurnMode, Config, JobType, go_duration};
 use crate::source::Source;
 
 /// The patch content types kube-burner's patch jobs take.
@@ -30,6 +32,8 @@ pub struct Scenario {
     pub templates: BTreeMap<String, ObjectTemplate>,
     /// Keys accepted for compatibility that kstress does not act on.
     pub warnings: Vec<String>,
+    /// The `podLatency` measurement, when the file asks for it.
+    pub pod_latency: Option<PodLatencyOptions>,
 }
 
 /// One object template.
@@ -88,6 +92,7 @@ impl Scenario {
             config,
             templates: BTreeMap::new(),
             warnings: Vec::new(),
+            pod_latency: None,
         };
         let mut problems = Vec::new();
         scenario.check(&rendered, &mut problems);
@@ -121,6 +126,16 @@ impl Scenario {
                 .get("name")
                 .and_then(Value::as_str)
                 .unwrap_or("?");
+            if name == "podLatency" {
+                let thresholds = pod_latency_thresholds(measurement, |problem, (key, value)| {
+                    problems.push(format!("{}: {problem}", at(key, value)));
+                });
+                self.pod_latency = Some(PodLatencyOptions {
+                    thresholds,
+                    records: false,
+                });
+                continue;
+            }
             self.warnings.push(format!(
                 "global.measurements: {name} is not measured yet; every request is timed and reported per job and class"
             ));
@@ -420,6 +435,47 @@ fn template_error(err: &gotemplate::Error) -> String {
 
 /// The first line holding `key: value` (or just `value` when `key` is
 /// empty), for messages about checks that serde does not locate.
+/// The gates of a `podLatency` measurement, in kube-burner's form
+/// (`thresholds: [{conditionType: Ready, metric: P99, threshold: 5s}]`);
+/// each bad one is handed to `problem` with the key and value that find
+/// its line.
+fn pod_latency_thresholds(
+    measurement: &Value,
+    mut problem: impl FnMut(String, (&str, &str)),
+) -> Vec<Threshold> {
+    let Some(list) = measurement.get("thresholds") else {
+        return Vec::new();
+    };
+    let Some(list) = list.as_array() else {
+        problem(
+            "podLatency thresholds must be a list".into(),
+            ("thresholds", ""),
+        );
+        return Vec::new();
+    };
+    let mut thresholds = Vec::new();
+    for entry in list {
+        let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or_default();
+        let (condition, metric, limit) = (text("conditionType"), text("metric"), text("threshold"));
+        let parsed = metric
+            .parse::<Metric>()
+            .map_err(|err| (err, ("metric", metric)))
+            .and_then(|metric| {
+                let limit = go_duration::parse(limit).map_err(|err| (err, ("threshold", limit)))?;
+                Threshold::new(condition, metric, limit)
+                    .map_err(|err| (err, ("conditionType", condition)))
+            });
+        match parsed {
+            Ok(threshold) => thresholds.push(threshold),
+            Err((err, at)) => problem(
+                format!("podLatency threshold {condition}/{metric}/{limit}: {err}"),
+                at,
+            ),
+        }
+    }
+    thresholds
+}
+
 fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|line| {
