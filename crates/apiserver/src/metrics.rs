@@ -26,13 +26,21 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+/// Labels of `apiserver_request_duration_seconds` as kube-apiserver sets
+/// them, `scope` and `component` included: ClusterLoader2's API
+/// responsiveness and the upstream SLO queries group by them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DurationLabels {
     pub verb: String,
+    pub dry_run: String,
     pub group: String,
     pub version: String,
     pub resource: String,
     pub subresource: String,
+    /// `resource` (one named object, or a create), `namespace` or
+    /// `cluster`.
+    pub scope: String,
+    pub component: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

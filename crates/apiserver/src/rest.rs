@@ -112,6 +112,15 @@ pub(crate) async fn resource_request(
     accounting.version = def.version.clone();
     accounting.resource = def.plural.clone();
     accounting.subresource = path.subresource.clone().unwrap_or_default();
+    accounting.scope = match (&path.name, &path.namespace) {
+        (Some(_), _) => "resource",
+        _ if verb == Verb::Create => "resource",
+        (None, Some(_)) => "namespace",
+        (None, None) => "cluster",
+    };
+    if req.uri().query().is_some_and(|q| q.contains("dryRun=")) {
+        accounting.dry_run = "All";
+    }
     let (semaphore, kind) = match verb.class() {
         Class::ReadOnly => (Some(&shared.readonly), "readOnly"),
         Class::Mutating => (Some(&shared.mutating), "mutating"),

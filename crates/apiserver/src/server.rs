@@ -166,6 +166,11 @@ pub(crate) struct Accounting {
     pub version: String,
     pub resource: String,
     pub subresource: String,
+    /// kube-apiserver's `scope` label: `resource`, `namespace` or
+    /// `cluster`.
+    pub scope: &'static str,
+    /// The request's `dryRun` value (`All`), empty without one.
+    pub dry_run: &'static str,
 }
 
 async fn handle(
@@ -180,6 +185,8 @@ async fn handle(
         version: String::new(),
         resource: String::new(),
         subresource: String::new(),
+        scope: "",
+        dry_run: "",
     };
     let protobuf_only = crate::protobuf::accepts_only_protobuf(
         req.headers()
@@ -194,10 +201,13 @@ async fn handle(
     if !accounting.verb.is_empty() && accounting.verb != "WATCH" {
         let labels = DurationLabels {
             verb: accounting.verb.to_string(),
+            dry_run: accounting.dry_run.to_owned(),
             group: accounting.group.clone(),
             version: accounting.version.clone(),
             resource: accounting.resource.clone(),
             subresource: accounting.subresource.clone(),
+            scope: accounting.scope.to_owned(),
+            component: "apiserver".to_owned(),
         };
         shared
             .metrics

@@ -394,6 +394,19 @@ async fn health_auth_version_and_metrics() {
         })
     };
     assert!(counted("LIST", "200"), "the list is counted:\n{text}");
+    // Durations carry kube-apiserver's scope: the namespaced list is
+    // `namespace`, the named get `resource`.
+    let timed = |verb: &str, scope: &str| {
+        text.lines().any(|l| {
+            l.starts_with("apiserver_request_duration_seconds_count{")
+                && l.contains(&format!("verb=\"{verb}\""))
+                && l.contains("resource=\"configmaps\"")
+                && l.contains(&format!("scope=\"{scope}\""))
+                && l.contains("component=\"apiserver\"")
+        })
+    };
+    assert!(timed("LIST", "namespace"), "{text}");
+    assert!(timed("GET", "resource"), "{text}");
     assert!(counted("GET", "404"), "the failed get is counted:\n{text}");
     // Upstream's latency buckets start at 5ms and end at 60s.
     assert!(

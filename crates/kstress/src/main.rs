@@ -3,8 +3,8 @@
 mod conformance_cmd;
 mod embedded;
 mod httperf_cmd;
+mod measurement_args;
 mod node_cmd;
-mod pod_latency_args;
 mod run;
 mod scenario_cmd;
 mod serve;

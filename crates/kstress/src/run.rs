@@ -20,7 +20,7 @@ use load::thrash::Thrash;
 use load::watch_latency::WatchLatency;
 use load::watch_loop::WatchLoop;
 
-use crate::pod_latency_args::PodLatencyArgs;
+use crate::measurement_args::MeasurementArgs;
 use crate::signals::Interrupts;
 use crate::target::TargetArgs;
 use crate::units::{parse_duration, parse_size};
@@ -105,7 +105,7 @@ struct CommonArgs {
     max_error_seconds: u64,
 
     #[command(flatten)]
-    pod_latency: PodLatencyArgs,
+    measurements: MeasurementArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -414,7 +414,8 @@ impl Scenario {
             skip_namespace_creation: common.skip_namespace_creation,
             keep: common.keep,
             max_error_seconds: common.max_error_seconds,
-            pod_latency: common.pod_latency.options(),
+            pod_latency: common.measurements.pod_latency(),
+            api_responsiveness: common.measurements.api_responsiveness,
         };
         Ok(Plan::new(driver, objects.map(ObjectArgs::spec), options)?)
     }

@@ -13,7 +13,7 @@ use load::control::Control;
 use load::lifecycle::{Cluster, Plan, RunOptions};
 use scenario::{BUILTINS, Scenario, ScenarioDriver, Source};
 
-use crate::pod_latency_args::PodLatencyArgs;
+use crate::measurement_args::MeasurementArgs;
 use crate::signals::Interrupts;
 use crate::target::TargetArgs;
 
@@ -77,7 +77,7 @@ struct RunArgs {
     max_error_seconds: u64,
 
     #[command(flatten)]
-    pod_latency: PodLatencyArgs,
+    measurements: MeasurementArgs,
 }
 
 /// What kstress tells a scenario's template about the cluster, before
@@ -170,7 +170,8 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
             skip_namespace_creation: false,
             keep: args.keep,
             max_error_seconds: args.max_error_seconds,
-            pod_latency: args.pod_latency.options(),
+            pod_latency: args.measurements.pod_latency(),
+            api_responsiveness: args.measurements.api_responsiveness,
         };
         let driver = ScenarioDriver::new(scenario, args.keep);
         eprintln!("scenario run {}", driver.uuid());

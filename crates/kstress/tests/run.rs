@@ -291,6 +291,64 @@ fn churned_pods_are_measured_from_creation_to_ready() {
     }
 }
 
+/// The server-side latency read from /metrics agrees with the client's
+/// own histogram of the same calls within the server's bucket resolution,
+/// and counts at least the calls the client made.
+#[test]
+fn api_responsiveness_agrees_with_the_client_within_bucket_resolution() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let (ok, stderr, results) = run(
+        None,
+        &[
+            "get",
+            "--workers",
+            "4",
+            "--resource",
+            "pods",
+            "--duration",
+            "3s",
+            "--api-responsiveness",
+        ],
+        out.path(),
+    );
+    assert!(ok, "get failed:\n{stderr}");
+    let client = &results["operations"]["get"];
+    let calls = results["api_responsiveness"]["calls"]
+        .as_array()
+        .expect("calls");
+    let server = calls
+        .iter()
+        .find(|c| c["verb"] == "GET" && c["resource"] == "pods" && c["scope"] == "resource")
+        .unwrap_or_else(|| panic!("GET pods is measured: {calls:?}"));
+    assert!(
+        server["count"].as_u64() >= client["count"].as_u64(),
+        "server {server} client {client}"
+    );
+    // kube-apiserver's bucket bounds, in milliseconds.
+    const BOUNDS: [f64; 9] = [5.0, 25.0, 50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0];
+    let client_p99 = client["p99_ms"].as_f64().expect("client p99");
+    let server_p99 = server["p99_ms"].as_f64().expect("server p99");
+    let upper = BOUNDS
+        .iter()
+        .copied()
+        .find(|b| *b >= client_p99)
+        .unwrap_or(f64::INFINITY);
+    assert!(
+        server_p99 <= upper,
+        "server p99 {server_p99} ms beyond the bucket of the client's {client_p99} ms"
+    );
+    assert_eq!(server["slo_ms"], 1000.0, "{server}");
+    assert!(
+        results["gates"]
+            .as_array()
+            .expect("gates")
+            .iter()
+            .all(|g| g["passed"] == true),
+        "{}",
+        results["gates"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn thrash_cycles_create_update_delete() {
     let serve = serve().await;

@@ -13,7 +13,8 @@ use kube::Api;
 use kube::Client;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
 use measure::{
-    Measurement, MetricsServer, PodLatencySummary, Progress, Registry, Report, RunInfo, Threshold,
+    ApiCall, ApiResponsiveness, GateVerdict, Measurement, MetricsServer, PodLatencySummary,
+    Progress, Registry, Report, RunInfo, Threshold,
 };
 use podlatency::PodLatency;
 use serde_json::{Value, json};
@@ -48,7 +49,13 @@ pub struct RunOptions {
     pub max_error_seconds: u64,
     /// Measure pod startup latency (kube-burner's `podLatency`).
     pub pod_latency: Option<PodLatencyOptions>,
+    /// Measure the server's own latency of the run's calls and judge the
+    /// upstream SLOs on it.
+    pub api_responsiveness: bool,
 }
+
+/// How often API responsiveness is sampled for its time series.
+const API_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A pod startup latency measurement and its gates.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -262,6 +269,14 @@ impl Plan {
             }
             None => None,
         };
+        let api = match options.api_responsiveness {
+            true => Some(
+                apiresponsiveness::Measurement::start(ctx.client.clone(), API_SAMPLE_INTERVAL)
+                    .await
+                    .map_err(|err| Error::Invalid(err.to_string()))?,
+            ),
+            false => None,
+        };
         let metrics = match options.metrics_addr {
             Some(addr) => {
                 let mut registry = Registry::default();
@@ -298,8 +313,19 @@ impl Plan {
             Some((measuring, thresholds)) => Some((measuring.finish().await, thresholds)),
             None => None,
         };
-        let reported = driven
-            .and_then(|output| self.report(ctx, output, reason.as_ref(), cluster, pod_latency));
+        let api = match api {
+            Some(api) => match api.finish().await {
+                Ok(api) => Some(api),
+                Err(err) => {
+                    eprintln!("warning: no API responsiveness figures: {err}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let measured = Measured { pod_latency, api };
+        let reported =
+            driven.and_then(|output| self.report(ctx, output, reason.as_ref(), cluster, measured));
         if let Some(metrics) = metrics {
             metrics.shutdown().await;
         }
@@ -329,7 +355,7 @@ impl Plan {
         output: Output,
         reason: Option<&StopReason>,
         cluster: &Cluster<'_>,
-        pod_latency: Option<(PodLatencySummary, Vec<Threshold>)>,
+        measured: Measured,
     ) -> Result<Report, Error> {
         let mut extra = output.extra;
         if let Some(reason) = reason {
@@ -346,11 +372,9 @@ impl Plan {
                 target_rate_per_s: output.target_rate_per_s,
                 achieved_rate_per_s: output.achieved_rate_per_s,
                 extra,
-                gates: pod_latency
-                    .as_ref()
-                    .map(|(summary, thresholds)| summary.judge(thresholds))
-                    .unwrap_or_default(),
-                pod_latency: pod_latency.map(|(summary, _)| summary),
+                gates: measured.gates(),
+                pod_latency: measured.pod_latency.map(|(summary, _)| summary),
+                api_responsiveness: measured.api,
             },
             ctx.measurement.snapshot(),
         );
@@ -364,6 +388,29 @@ impl Plan {
             }
         }
         Ok(report)
+    }
+}
+
+/// What the run's measurements found besides its own calls.
+struct Measured {
+    /// Pod startup latency and its gates.
+    pod_latency: Option<(PodLatencySummary, Vec<Threshold>)>,
+    /// The server's latency of the run's calls.
+    api: Option<ApiResponsiveness>,
+}
+
+impl Measured {
+    /// The verdicts: pod latency's thresholds, then each server-side SLO.
+    fn gates(&self) -> Vec<GateVerdict> {
+        let pod_latency = self
+            .pod_latency
+            .iter()
+            .flat_map(|(summary, thresholds)| summary.judge(thresholds));
+        let api = self
+            .api
+            .iter()
+            .flat_map(|api| api.calls.iter().filter_map(ApiCall::verdict));
+        pod_latency.chain(api).collect()
     }
 }
 

@@ -54,6 +54,7 @@
 //! Open-loop drivers time each request from its intended start with
 //! [`Recorder::record_scheduled`], which also records how late it started.
 
+mod api_responsiveness;
 mod histogram;
 mod html;
 mod metrics;
@@ -68,6 +69,7 @@ mod table;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use api_responsiveness::{ApiCall, ApiResponsiveness, ApiWindow};
 pub use histogram::{Bucket, LatencyHistogram, MAX_LATENCY, REFERENCE_BUCKETS_MS};
 pub use metrics::MetricsServer;
 pub use pod_latency::{

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Error;
+use crate::api_responsiveness::ApiResponsiveness;
 use crate::histogram::{Bucket, LatencyHistogram, REFERENCE_BUCKETS_MS, millis};
 use crate::pod_latency::{GateVerdict, PodLatencySummary};
 use crate::record::Kind;
@@ -44,6 +45,8 @@ pub struct RunInfo {
     pub extra: BTreeMap<String, Value>,
     /// Pod startup latency, when it was measured.
     pub pod_latency: Option<PodLatencySummary>,
+    /// The server's own latency of the run's calls, when it was measured.
+    pub api_responsiveness: Option<ApiResponsiveness>,
     /// Verdicts of the run's gates.
     pub gates: Vec<GateVerdict>,
 }
@@ -79,6 +82,9 @@ pub struct Results {
     /// Pod startup latency, when it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_latency: Option<PodLatencySummary>,
+    /// The server's own latency of the run's calls, when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_responsiveness: Option<ApiResponsiveness>,
     /// Verdicts of the run's gates (measurement thresholds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateVerdict>,
@@ -205,6 +211,7 @@ impl Results {
             ),
             extra: info.extra,
             pod_latency: info.pod_latency,
+            api_responsiveness: info.api_responsiveness,
             gates: info.gates,
         }
     }

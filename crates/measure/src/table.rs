@@ -55,7 +55,14 @@ pub fn render_table(results: &Results) -> String {
     if let Some(pod_latency) = &results.pod_latency {
         out.push_str(&pod_latency.table());
     }
-    for gate in &results.gates {
+    if let Some(api) = &results.api_responsiveness {
+        out.push_str(&api.table(10));
+    }
+    // The API table already gives each call's SLO verdict; its gates are
+    // repeated only when they fail.
+    let shown =
+        |gate: &&crate::GateVerdict| gate.measurement != "apiResponsiveness" || !gate.passed;
+    for gate in results.gates.iter().filter(shown) {
         let _ = writeln!(out, "gate: {gate}");
     }
     out

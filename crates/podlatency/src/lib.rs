@@ -168,6 +168,13 @@ impl PodLatency {
     }
 }
 
+impl Drop for PodLatency {
+    /// A measurement given up on (the run failed to start) stops watching.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Feeds the tracker from the pod watch until aborted; reports the end of
 /// the first list (or the error that prevented it) on `listed`.
 async fn watch(

@@ -1,5 +1,5 @@
-//! The pod startup latency options of `kstress run` and `kstress scenario
-//! run`.
+//! The measurement options of `kstress run` and `kstress scenario run`:
+//! pod startup latency and the server's API responsiveness.
 
 use clap::Args;
 use load::lifecycle::PodLatencyOptions;
@@ -7,9 +7,10 @@ use measure::{Metric, Threshold};
 
 use crate::units::parse_duration;
 
-/// Pod startup latency (kube-burner's `podLatency` measurement).
+/// Pod startup latency (kube-burner's `podLatency` measurement) and API
+/// responsiveness (ClusterLoader2's).
 #[derive(Args, Clone, Debug)]
-pub struct PodLatencyArgs {
+pub struct MeasurementArgs {
     /// Measure the startup latency of the pods the run creates: each
     /// transition stamped as its watch event arrives.
     #[arg(long)]
@@ -25,11 +26,17 @@ pub struct PodLatencyArgs {
     /// Keep one record per pod in results.json (implies --pod-latency).
     #[arg(long)]
     pub pod_latency_records: bool,
+
+    /// Measure the API server's own latency of the run's calls from its
+    /// /metrics (apiserver_request_duration_seconds), per verb, resource
+    /// and scope, judged against the upstream SLOs as gates.
+    #[arg(long)]
+    pub api_responsiveness: bool,
 }
 
-impl PodLatencyArgs {
-    /// The measurement these options ask for, if any.
-    pub fn options(&self) -> Option<PodLatencyOptions> {
+impl MeasurementArgs {
+    /// The pod latency measurement these options ask for, if any.
+    pub fn pod_latency(&self) -> Option<PodLatencyOptions> {
         (self.pod_latency || self.pod_latency_records || !self.thresholds.is_empty()).then(|| {
             PodLatencyOptions {
                 thresholds: self.thresholds.clone(),
